@@ -1,0 +1,130 @@
+# imagesd: a plain GNU Makefile.
+#
+#   make            build build/imagesd (release flags)
+#   make run        install missing Debian packages, build, start the server on its defaults
+#   make test       install missing packages, build (release and sanitizer builds), run every test
+#   make SANITIZE=address,undefined   build into build/asan with those sanitizers
+#   make fuzz       libFuzzer targets with clang into build/fuzz (needs clang)
+#   make format     clang-format every C file in place; make format-check only checks
+#
+# Sources are found by directory: every src/<module>/*.c except src/cli goes into
+# $(BUILD)/libimagesd.a; src/cli/*.c adds main and the subcommands. Unit tests are
+# tests/unit/<module>/test_*.c, one binary each. Fuzz targets are fuzz/fuzz_*.c.
+
+CC       ?= cc
+BUILD    ?= build
+SANITIZE ?=
+CI       ?=
+WERROR   ?= $(if $(filter true 1,$(CI)),1,0)
+
+PKGS := libmicrohttpd jansson libpng libjpeg libwebp sqlite3 libcrypto freetype2 openblas libcurl
+
+WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wold-style-definition -Wpointer-arith -Wvla -Wundef -Wno-missing-field-initializers
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+
+OPT      ?= -O2
+CPPFLAGS += -Isrc -Itests/unit -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS   += -std=c17 -g $(OPT) $(WARNINGS) -pthread -fno-strict-aliasing
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+# The engine's hot loops want the stronger optimiser; numerics stay IEEE (no fast-math).
+$(BUILD)/obj/src/engine/%.o: OPT = -O3
+
+LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path 'src/cli/*'))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(shell find tests/unit -name 'test_*.c' 2>/dev/null))
+TEST_SUPPORT_SRC := $(sort $(wildcard tests/unit/support/*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+FUZZ_BIN := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+LIB := $(BUILD)/libimagesd.a
+BIN := $(BUILD)/imagesd
+
+.PHONY: all deps deps-test run test test-unit test-integration sanitize tsan fuzz \
+        format format-check bench clean goldens
+.DEFAULT_GOAL := all
+
+all: $(BIN)
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# Unit tests: cmocka, output in TAP so tests/run.sh can count cases.
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_SUPPORT_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(LIB) \
+		$(LDFLAGS) $(LDLIBS) -lcmocka
+
+# Fuzz targets built with a replay driver, so the corpus runs under gcc + sanitizers.
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay_main.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< fuzz/replay_main.c $(LIB) $(LDFLAGS) $(LDLIBS)
+
+tests-bin: $(TEST_BIN) $(FUZZ_BIN) $(BIN)
+.PHONY: tests-bin
+
+deps:
+	@sh mk/deps.sh build
+
+deps-test:
+	@sh mk/deps.sh test
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	exec ./$(BIN) serve
+
+# `make test` = deps, the release build, the ASan+UBSan build with every unit test and fuzz
+# replay, the integration tests against the sanitizer binary, then one summary line.
+test: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=address,undefined OPT=-O1 tests-bin
+	@sh tests/run.sh build/asan
+
+sanitize:
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=address,undefined OPT=-O1 tests-bin
+
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan SANITIZE=thread OPT=-O1 tests-bin
+
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build/fuzz-clang CC=clang \
+		SANITIZE=fuzzer-no-link,address,undefined OPT=-O1 $(BUILD_FUZZ_LIB)
+	@mkdir -p build/fuzz-clang/bin
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+		echo "clang $$n"; \
+		clang $(CPPFLAGS) -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined \
+		  -o build/fuzz-clang/bin/$$n $$f build/fuzz-clang/libimagesd.a $(LDLIBS) || exit 1; \
+	done
+BUILD_FUZZ_LIB = build/fuzz-clang/libimagesd.a
+
+format:
+	clang-format -i $$(find src tests fuzz bench tools -name '*.[ch]' 2>/dev/null)
+
+format-check:
+	@clang-format --dry-run -Werror $$(find src tests fuzz bench tools -name '*.[ch]' 2>/dev/null)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
