@@ -37,11 +37,22 @@ endif
 # The engine's hot loops want the stronger optimiser; numerics stay IEEE (no fast-math).
 $(BUILD)/obj/src/engine/%.o: OPT = -O3
 
+# MODULES="err buf image codec" limits the library and the unit tests to those src/ folders
+# (paths under src/, e.g. engine/ops): for working on a few modules while others are in flux.
+MODULES  ?=
+ifeq ($(MODULES),)
 LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path 'src/cli/*'))
-CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(shell find tests/unit -name 'test_*.c' 2>/dev/null))
+else
+LIB_SRC  := $(sort $(foreach m,$(MODULES),$(shell find src/$(m) -name '*.c')))
+TEST_SRC := $(sort $(foreach m,$(MODULES),$(shell find tests/unit/$(m) -name 'test_*.c' 2>/dev/null)))
+endif
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/unit/support/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+ifneq ($(FUZZ),)
+FUZZ_SRC := $(sort $(foreach f,$(FUZZ),fuzz/fuzz_$(f).c))
+endif
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -55,6 +66,7 @@ BIN := $(BUILD)/imagesd
 .PHONY: all deps deps-test run test test-unit test-integration sanitize tsan fuzz \
         format format-check bench clean goldens
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: $(BIN)
 
@@ -82,7 +94,9 @@ $(BUILD)/fuzz/%: fuzz/%.c fuzz/replay_main.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< fuzz/replay_main.c $(LIB) $(LDFLAGS) $(LDLIBS)
 
 tests-bin: $(TEST_BIN) $(FUZZ_BIN) $(BIN)
-.PHONY: tests-bin
+# the unit tests and fuzz replays only, without the server binary (see MODULES, FUZZ=name...)
+tests-only: $(TEST_BIN) $(FUZZ_BIN)
+.PHONY: tests-bin tests-only
 
 deps:
 	@sh mk/deps.sh build
