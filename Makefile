@@ -17,7 +17,8 @@ SANITIZE ?=
 CI       ?=
 WERROR   ?= $(if $(filter true 1,$(CI)),1,0)
 
-PKGS := libmicrohttpd jansson libpng libjpeg libwebp sqlite3 libcrypto freetype2 openblas libcurl
+PKGS := libmicrohttpd jansson libpng libjpeg libwebp sqlite3 libcrypto freetype2 openblas libcurl \
+        libpcre2-8
 
 WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wold-style-definition -Wpointer-arith -Wvla -Wundef -Wno-missing-field-initializers
@@ -51,7 +52,7 @@ CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/unit/support/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 ifneq ($(FUZZ),)
-FUZZ_SRC := $(sort $(foreach f,$(FUZZ),fuzz/fuzz_$(f).c))
+FUZZ_SRC := $(sort $(wildcard $(foreach f,$(FUZZ),fuzz/fuzz_$(f).c)))
 endif
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -59,6 +60,11 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_BIN := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TOOL_BIN := $(patsubst tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 LIB := $(BUILD)/libimagesd.a
 BIN := $(BUILD)/imagesd
@@ -93,10 +99,28 @@ $(BUILD)/fuzz/%: fuzz/%.c fuzz/replay_main.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< fuzz/replay_main.c $(LIB) $(LDFLAGS) $(LDLIBS)
 
-tests-bin: $(TEST_BIN) $(FUZZ_BIN) $(BIN)
+# Tools (tools/*.c): developer programs, e.g. the random-weight model writer; they may use the
+# unit-test support code (tests/unit/support) such as the tiny-model writer.
+$(BUILD)/tools/%: tools/%.c $(TEST_SUPPORT_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS) \
+		-lcmocka
+
+tools: $(TOOL_BIN)
+
+# Benchmarks (bench/*.c): print ratios measured in one run; see docs/performance.md.
+$(BUILD)/bench/%: bench/%.c $(TEST_SUPPORT_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS) \
+		-lcmocka
+
+bench-bin: $(BENCH_BIN) $(BIN)
+.PHONY: bench-bin
+
+tests-bin: $(TEST_BIN) $(FUZZ_BIN) $(TOOL_BIN) $(BIN)
 # the unit tests and fuzz replays only, without the server binary (see MODULES, FUZZ=name...)
-tests-only: $(TEST_BIN) $(FUZZ_BIN)
-.PHONY: tests-bin tests-only
+tests-only: $(TEST_BIN) $(FUZZ_BIN) $(TOOL_BIN)
+.PHONY: tests-bin tests-only tools
 
 deps:
 	@sh mk/deps.sh build
@@ -137,6 +161,12 @@ format:
 
 format-check:
 	@clang-format --dry-run -Werror $$(find src tests fuzz bench tools -name '*.[ch]' 2>/dev/null)
+
+# Regenerates the committed golden files from the independent PyTorch reference
+# (Debian's python3-torch, float64). Not part of `make test`: CI needs no PyTorch.
+goldens: tools
+	@for f in tests/reference/gen_*.py; do echo "goldens: $$f"; \
+		BUILD=$(BUILD) /usr/bin/python3 $$f || exit 1; done
 
 clean:
 	rm -rf build

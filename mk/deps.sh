@@ -29,9 +29,10 @@ if command -v pkg-config >/dev/null 2>&1; then
     need_pc freetype2 libfreetype-dev
     need_pc openblas libopenblas-dev
     need_pc libcurl libcurl4-openssl-dev
+    need_pc libpcre2-8 libpcre2-dev
 else
     missing="$missing libmicrohttpd-dev libjansson-dev libpng-dev libjpeg62-turbo-dev libwebp-dev \
-libsqlite3-dev libssl-dev libfreetype-dev libopenblas-dev libcurl4-openssl-dev"
+libsqlite3-dev libssl-dev libfreetype-dev libopenblas-dev libcurl4-openssl-dev libpcre2-dev"
 fi
 need_file /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
 
