@@ -18,7 +18,7 @@ CI       ?=
 WERROR   ?= $(if $(filter true 1,$(CI)),1,0)
 
 PKGS := libmicrohttpd jansson libpng libjpeg libwebp sqlite3 libcrypto freetype2 openblas libcurl \
-        libpcre2-8
+        libpcre2-8 inih
 
 WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wold-style-definition -Wpointer-arith -Wvla -Wundef -Wno-missing-field-initializers
@@ -58,11 +58,15 @@ endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
+# an archive, so each test links only the support code it uses
+TEST_SUPPORT_LIB := $(BUILD)/libtestsupport.a
 TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_BIN := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 TOOL_SRC := $(sort $(wildcard tools/*.c))
-TOOL_BIN := $(patsubst tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+# TOOLS="a b" builds only tools/a.c and tools/b.c (TOOLS= none), like FUZZ for fuzz targets
+TOOLS    ?= $(patsubst tools/%.c,%,$(TOOL_SRC))
+TOOL_BIN := $(foreach t,$(TOOLS),$(BUILD)/tools/$(t))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
@@ -84,14 +88,19 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
+$(TEST_SUPPORT_LIB): $(TEST_SUPPORT_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # Unit tests: cmocka, output in TAP so tests/run.sh can count cases.
-$(BUILD)/tests/%: tests/unit/%.c $(TEST_SUPPORT_OBJ) $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_SUPPORT_LIB) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(LIB) \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_LIB) $(LIB) \
 		$(LDFLAGS) $(LDLIBS) -lcmocka
 
 # Fuzz targets built with a replay driver, so the corpus runs under gcc + sanitizers.
@@ -101,17 +110,17 @@ $(BUILD)/fuzz/%: fuzz/%.c fuzz/replay_main.c $(LIB)
 
 # Tools (tools/*.c): developer programs, e.g. the random-weight model writer; they may use the
 # unit-test support code (tests/unit/support) such as the tiny-model writer.
-$(BUILD)/tools/%: tools/%.c $(TEST_SUPPORT_OBJ) $(LIB)
+$(BUILD)/tools/%: tools/%.c $(TEST_SUPPORT_LIB) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS) \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_LIB) $(LIB) $(LDFLAGS) $(LDLIBS) \
 		-lcmocka
 
 tools: $(TOOL_BIN)
 
 # Benchmarks (bench/*.c): print ratios measured in one run; see docs/performance.md.
-$(BUILD)/bench/%: bench/%.c $(TEST_SUPPORT_OBJ) $(LIB)
+$(BUILD)/bench/%: bench/%.c $(TEST_SUPPORT_LIB) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS) \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_LIB) $(LIB) $(LDFLAGS) $(LDLIBS) \
 		-lcmocka
 
 bench-bin: $(BENCH_BIN) $(BIN)
@@ -134,7 +143,12 @@ run: deps
 
 # `make test` = deps, the release build, the ASan+UBSan build with every unit test and fuzz
 # replay, the integration tests against the sanitizer binary, then one summary line.
-test: deps-test
+NODE_DEPS := tests/integration/node_modules/.installed
+$(NODE_DEPS): tests/integration/package.json tests/integration/package-lock.json
+	cd tests/integration && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: deps-test $(NODE_DEPS)
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=address,undefined OPT=-O1 tests-bin
 	@sh tests/run.sh build/asan

@@ -30,9 +30,10 @@ if command -v pkg-config >/dev/null 2>&1; then
     need_pc openblas libopenblas-dev
     need_pc libcurl libcurl4-openssl-dev
     need_pc libpcre2-8 libpcre2-dev
+    need_pc inih libinih-dev
 else
     missing="$missing libmicrohttpd-dev libjansson-dev libpng-dev libjpeg62-turbo-dev libwebp-dev \
-libsqlite3-dev libssl-dev libfreetype-dev libopenblas-dev libcurl4-openssl-dev libpcre2-dev"
+libsqlite3-dev libssl-dev libfreetype-dev libopenblas-dev libcurl4-openssl-dev libpcre2-dev libinih-dev"
 fi
 need_file /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
 

@@ -1,0 +1,283 @@
+/*
+ * The images job: a validated request runs on a worker: generator → codec → (store + signed
+ * link) → ImagesResponse JSON. The connection thread only validated it and will send the
+ * answer. Per-stage times go out in a Server-Timing header.
+ */
+#include "server/server_int.h"
+
+#include "codec/codec.h"
+#include "log/log.h"
+#include "sign/sign.h"
+#include "sys/sys.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct images_job {
+    struct isd_job job;              /* first: the jobs module hands this pointer back */
+    struct server *srv;
+    struct isd_http_request *req;
+    const struct isd_model *model;
+    struct isd_images_request ireq;  /* owned */
+    int64_t deadline_ns;             /* monotonic time after which the job times out */
+    _Atomic bool answered;           /* a response went out: nothing left to poll */
+    double wait_ms, render_ms, encode_ms;
+};
+
+static void job_free(struct images_job *j)
+{
+    isd_images_request_release(&j->ireq);
+    isd_http_release(j->req);
+    free(j);
+}
+
+static void job_release(struct isd_job *job)
+{
+    job_free((struct images_job *)job);
+}
+
+static void respond_job_error(struct images_job *j, int reason)
+{
+    struct isd_error e;
+    switch (reason) {
+    case -ISD_E_UNAVAILABLE:
+        isd_err_set(&e, ISD_E_UNAVAILABLE, NULL,
+                    "The server is shutting down and did not start your request. Please retry.");
+        break;
+    case -ISD_E_TIMEOUT:
+        isd_err_set(&e, ISD_E_TIMEOUT, NULL,
+                    "The request did not finish within %ld seconds and was stopped.",
+                    j->srv->cfg->request_timeout);
+        break;
+    default:
+        isd_err_set(&e, ISD_E_CANCELLED, NULL, "The request was cancelled.");
+        break;
+    }
+    srv_respond_error(j->req, &e);
+}
+
+static int job_poll(struct isd_job *job)
+{
+    struct images_job *j = (struct images_job *)job;
+    if (atomic_load(&j->answered))
+        return 0;
+    if (isd_http_client_gone(j->req))
+        return -ISD_E_CANCELLED;
+    if (isd_mono_ns() > j->deadline_ns)
+        return -ISD_E_TIMEOUT;
+    return 0;
+}
+
+static void job_discard(struct isd_job *job, int reason)
+{
+    struct images_job *j = (struct images_job *)job;
+    respond_job_error(j, reason);
+    job_free(j);
+}
+
+static bool hook_should_abort(void *ctx)
+{
+    return isd_job_should_stop(ctx);
+}
+
+/* The dall-e-3 "revised prompt": the mock does not rewrite prompts, it returns the prompt with
+ * its whitespace collapsed, which is what it drew. */
+static char *revised_prompt(const char *prompt)
+{
+    size_t n = strlen(prompt);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    bool space = true;
+    for (size_t i = 0; i < n; i++) {
+        char c = prompt[i];
+        bool ws = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+        if (ws) {
+            if (!space)
+                out[o++] = ' ';
+            space = true;
+        } else {
+            out[o++] = c;
+            space = false;
+        }
+    }
+    while (o > 0 && out[o - 1] == ' ')
+        o--;
+    out[o] = '\0';
+    return out;
+}
+
+static void fill_gen_request(const struct images_job *j, struct isd_gen_request *g)
+{
+    const struct isd_images_request *r = &j->ireq;
+    memset(g, 0, sizeof *g);
+    g->op = ISD_GEN_GENERATE;
+    g->model = r->model;
+    g->prompt = r->prompt;
+    g->prompt_len = r->prompt_len;
+    g->width = r->width;
+    g->height = r->height;
+    g->quality = r->quality;
+    g->style = r->style;
+    g->transparent = r->transparent;
+    g->n = r->n;
+    g->seed = j->srv->mock_seed;
+    g->partial_images = 0;
+}
+
+/* Encodes every image and, for url responses, stores it and signs a link. */
+static int encode_all(struct images_job *j, struct isd_image **images, struct isd_buf *encoded,
+                      char **urls, struct isd_error *err)
+{
+    const struct isd_images_request *r = &j->ireq;
+    struct isd_encode_opts opts = {.format = r->output_format,
+                                   .compression = r->output_compression,
+                                   .keep_alpha = r->transparent};
+    bool want_url = !r->profile->gpt && r->response_format == ISD_RF_URL;
+    for (int i = 0; i < r->n; i++) {
+        int rc = isd_codec_encode_buf(images[i], &opts, &encoded[i], err);
+        if (rc < 0)
+            return rc;
+        if (!want_url)
+            continue;
+        int64_t expires = isd_time_unix() + j->srv->cfg->url_ttl;
+        char id[ISD_STORE_ID_LEN + 1];
+        rc = isd_store_put_image(j->srv->store, encoded[i].data, encoded[i].len, r->output_format,
+                                 expires, isd_http_request_id(j->req), id, err);
+        if (rc < 0)
+            return rc;
+        char file[64], sig[ISD_SIGN_LEN + 1];
+        snprintf(file, sizeof file, "%s.%s", id, isd_format_ext(r->output_format));
+        isd_sign_make(isd_store_secret(j->srv->store), file, expires, sig);
+        if (asprintf(&urls[i], "%s/images/%s?expires=%lld&sig=%s", j->srv->public_url, file,
+                     (long long)expires, sig) < 0) {
+            urls[i] = NULL;
+            return isd_err_set(err, ISD_E_NOMEM, NULL, "out of memory");
+        }
+    }
+    return 0;
+}
+
+static int build_body(struct images_job *j, struct isd_buf *encoded, char **urls,
+                      struct isd_buf *body, struct isd_error *err)
+{
+    const struct isd_images_request *r = &j->ireq;
+    struct isd_api_image items[10];
+    char *revised = NULL;
+    if (r->profile->id == ISD_PROFILE_DALL_E_3 && !(revised = revised_prompt(r->prompt)))
+        return isd_err_set(err, ISD_E_NOMEM, NULL, "out of memory");
+    for (int i = 0; i < r->n; i++) {
+        items[i] = (struct isd_api_image){.bytes = encoded[i].data,
+                                          .n_bytes = encoded[i].len,
+                                          .url = urls[i],
+                                          .revised_prompt = revised};
+    }
+    struct isd_usage usage;
+    isd_api_usage(r, 0, 0, &usage);
+    int rc = isd_api_write_images(body, r, isd_time_unix(), items, r->n,
+                                  r->profile->gpt ? &usage : NULL);
+    free(revised);
+    if (rc < 0)
+        return isd_err_set(err, (enum isd_err_id)-rc, NULL,
+                           "The response is larger than the server allows.");
+    return 0;
+}
+
+static void respond_images(struct images_job *j, struct isd_buf *body)
+{
+    char timing[160];
+    snprintf(timing, sizeof timing, "queue;dur=%.1f, render;dur=%.1f, encode;dur=%.1f",
+             j->wait_ms, j->render_ms, j->encode_ms);
+    struct isd_http_header h[] = {{"server-timing", timing}};
+    size_t len;
+    char *data = isd_buf_detach(body, &len);
+    isd_http_respond(j->req, 200, "application/json", data, len, h, 1);
+}
+
+static void job_run(struct isd_job *job)
+{
+    struct images_job *j = (struct images_job *)job;
+    struct isd_error err;
+    isd_err_clear(&err);
+    struct isd_image *images[10] = {0};
+    struct isd_buf encoded[10];
+    char *urls[10] = {0};
+    struct isd_buf body;
+    isd_buf_init(&body, SIZE_MAX / 2);
+    for (int i = 0; i < 10; i++)
+        isd_buf_init(&encoded[i], 256u << 20);
+
+    j->wait_ms = (double)(job->started_ns - job->submitted_ns) / 1e6;
+    struct isd_gen_request g;
+    fill_gen_request(j, &g);
+    struct isd_gen_hooks hooks = {.ctx = job, .should_abort = hook_should_abort};
+    int64_t t0 = isd_mono_ns();
+    int rc = isd_gen_run(j->model->gen, &g, &hooks, images, &err);
+    int64_t t1 = isd_mono_ns();
+    j->render_ms = (double)(t1 - t0) / 1e6;
+    if (rc == 0)
+        rc = encode_all(j, images, encoded, urls, &err);
+    j->encode_ms = (double)(isd_mono_ns() - t1) / 1e6;
+    if (rc == 0)
+        rc = build_body(j, encoded, urls, &body, &err);
+
+    int reason = atomic_load(&job->cancel_reason);
+    atomic_store(&j->answered, true);
+    if (reason)
+        respond_job_error(j, reason);
+    else if (rc < 0)
+        srv_respond_error(j->req, &err);
+    else
+        respond_images(j, &body);
+
+    for (int i = 0; i < 10; i++) {
+        isd_image_free(images[i]);
+        isd_buf_release(&encoded[i]);
+        free(urls[i]);
+    }
+    isd_buf_release(&body);
+}
+
+void srv_start_images_job(struct server *srv, struct isd_http_request *req,
+                          struct isd_images_request *ireq)
+{
+    struct images_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        isd_images_request_release(ireq);
+        struct isd_error e;
+        isd_err_set(&e, ISD_E_NOMEM, NULL, "The server is out of memory.");
+        srv_respond_error(req, &e);
+        return;
+    }
+    j->srv = srv;
+    j->req = req;
+    isd_http_retain(req); /* the job outlives its answer until release */
+    j->ireq = *ireq;
+    memset(ireq, 0, sizeof *ireq);
+    j->model = isd_catalogue_find(srv->catalogue, j->ireq.model, strlen(j->ireq.model));
+    j->deadline_ns = isd_http_start_ns(req) + (int64_t)srv->cfg->request_timeout * 1000000000;
+    j->job.run = job_run;
+    j->job.release = job_release;
+    j->job.discard = job_discard;
+    j->job.poll = job_poll;
+    /* suspend before the job can possibly answer */
+    isd_http_defer(req);
+    int rc = isd_jobs_submit(srv->jobs, &j->job);
+    if (rc < 0) {
+        struct isd_error e;
+        if (rc == -ISD_E_BUSY) {
+            struct isd_jobs_stats st;
+            isd_jobs_stats(srv->jobs, &st);
+            isd_err_set(&e, ISD_E_BUSY, NULL,
+                        "The server is busy: all %d workers are generating and %d requests are "
+                        "waiting. Please retry after a short wait.",
+                        st.workers, st.queued);
+        } else
+            isd_err_set(&e, ISD_E_UNAVAILABLE, NULL,
+                        "The server is shutting down and cannot take new requests.");
+        srv_respond_error(req, &e);
+        job_free(j);
+    }
+}
