@@ -104,9 +104,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(TEST_SUPPORT_LIB) $(LIB)
 		$(LDFLAGS) $(LDLIBS) -lcmocka
 
 # Fuzz targets built with a replay driver, so the corpus runs under gcc + sanitizers.
-$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay_main.c $(LIB)
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay_main.c $(TEST_SUPPORT_LIB) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< fuzz/replay_main.c $(LIB) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< fuzz/replay_main.c $(TEST_SUPPORT_LIB) $(LIB) \
+		$(LDFLAGS) $(LDLIBS)
 
 # Tools (tools/*.c): developer programs, e.g. the random-weight model writer; they may use the
 # unit-test support code (tests/unit/support) such as the tiny-model writer.

@@ -2,8 +2,9 @@
  * engine/core: what every part of the diffusion engine shares: its error type and the tensor
  * element types found in checkpoint files, with exact conversions to float32.
  *
- * The engine (src/engine/...) knows nothing of HTTP, JSON or the rest of imagesd; it depends on
- * libc, libm, pthreads and BLAS only. Its fallible functions return 0 or a negative
+ * The engine (src/engine/...) knows nothing of HTTP, the API's JSON or the rest of imagesd; it
+ * depends on libc, libm, pthreads, BLAS, and for reading model files jansson (safetensors
+ * headers, vocab.json, scheduler_config.json) and PCRE2 (the CLIP pre-tokenizer). Its fallible functions return 0 or a negative
  * ISD_ENG_E* code and fill a caller-owned `struct isd_eng_error` (may be NULL) with a message
  * that names the file, tensor or parameter at fault:
  *
