@@ -73,7 +73,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 LIB := $(BUILD)/libimagesd.a
 BIN := $(BUILD)/imagesd
 
-.PHONY: all deps deps-test run test test-unit test-integration sanitize tsan fuzz \
+.PHONY: all deps deps-test run test sanitize tsan fuzz \
         format format-check bench clean goldens
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -142,23 +142,30 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	exec ./$(BIN) serve
 
-# `make test` = deps, the release build, the ASan+UBSan build with every unit test and fuzz
-# replay, the integration tests against the sanitizer binary, then one summary line.
 NODE_DEPS := tests/integration/node_modules/.installed
 $(NODE_DEPS): tests/integration/package.json tests/integration/package-lock.json
 	cd tests/integration && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# `make test` = deps, the release build, the ASan+UBSan build with every unit test and fuzz
+# replay and the integration tests against its server, then the unit tests of the threaded
+# modules and the integration tests again under ThreadSanitizer, and one summary line.
 test: deps-test $(NODE_DEPS)
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=address,undefined OPT=-O1 tests-bin
-	@sh tests/run.sh build/asan
+	@$(MAKE) --no-print-directory BUILD=build/tsan SANITIZE=thread OPT=-O1 tsan-bin
+	@sh tests/run.sh build/asan build/tsan
+
+# under ThreadSanitizer: the server and the unit tests of the threaded modules
+TSAN_TESTS := $(filter $(BUILD)/tests/jobs/%,$(TEST_BIN))
+tsan-bin: $(BIN) $(TSAN_TESTS)
+.PHONY: tsan-bin
 
 sanitize:
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=address,undefined OPT=-O1 tests-bin
 
 tsan:
-	@$(MAKE) --no-print-directory BUILD=build/tsan SANITIZE=thread OPT=-O1 tests-bin
+	@$(MAKE) --no-print-directory BUILD=build/tsan SANITIZE=thread OPT=-O1 tsan-bin
 
 fuzz:
 	@$(MAKE) --no-print-directory BUILD=build/fuzz-clang CC=clang \

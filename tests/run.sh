@@ -1,6 +1,8 @@
 #!/bin/sh
-# tests/run.sh BUILD_DIR: runs every test built in BUILD_DIR and prints, last,
+# tests/run.sh BUILD_DIR [TSAN_BUILD_DIR]: runs every test built in BUILD_DIR and prints, last,
 #   N passed, N failed
+# With a second build dir (ThreadSanitizer), its unit tests and the integration tests against
+# its imagesd run too, counted in the same totals.
 # Parts: unit test binaries (cmocka, TAP), fuzz corpus replays (one case per target),
 # shell tests (tests/cli/*.sh, TAP), integration tests (node --test, one case per test()).
 # The integration tests start BUILD_DIR/imagesd themselves; IMAGESD_BIN overrides it.
@@ -8,6 +10,7 @@
 # ONLY=pattern to run only the files whose path contains it.
 set -u
 B=${1:-build/asan}
+TSAN=${2:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
 PARTS=${TESTS:-unit fuzz cli integration}
@@ -95,19 +98,41 @@ if want cli; then
     done
 fi
 
-if want integration && [ -d tests/integration ]; then
+# run_integration BIN LABEL: every integration test file against the imagesd at BIN
+run_integration() {
     files=$(find tests/integration -maxdepth 1 -name '*.test.mjs' | sort)
     for t in $files; do
         selected "$t" || continue
         out="$LOG/int.out"
-        IMAGESD_BIN=${IMAGESD_BIN:-$ROOT/$B/imagesd} timeout 1800 \
+        IMAGESD_BIN=$1 timeout 1800 \
             node --test --test-concurrency=1 \
             --test-reporter=./tests/integration/support/tap-reporter.mjs "$t" >"$out" 2>&1
         rc=$?
-        echo "integration $t: $(grep -c '^ok \|^not ok ' "$out") cases, exit $rc"
+        echo "integration$2 $t: $(grep -c '^ok \|^not ok ' "$out") cases, exit $rc"
         grep -v '^ok ' "$out" | head -n 80 | sed 's/^/    | /'
-        count_tap "$out" "$t" "$rc"
+        count_tap "$out" "$t$2" "$rc"
     done
+}
+
+if want integration && [ -d tests/integration ]; then
+    run_integration "${IMAGESD_BIN:-$ROOT/$B/imagesd}" ""
+fi
+
+if [ -n "$TSAN" ]; then
+    # ThreadSanitizer exits 66 from a process that had a report, so races fail the tests
+    export TSAN_OPTIONS="${TSAN_OPTIONS:-second_deadlock_stack=1}"
+    if want unit; then
+        for t in $(find "$TSAN/tests" -type f -perm -u+x 2>/dev/null | sort); do
+            selected "$t" || continue
+            out="$LOG/unit.out"
+            CMOCKA_MESSAGE_OUTPUT=TAP timeout 1200 "$t" >"$out" 2>&1
+            rc=$?
+            echo "unit [tsan] $(echo "$t" | sed "s|^$TSAN/tests/||"): $(grep -c '^ok \|^not ok ' "$out") cases, exit $rc"
+            [ "$rc" -ne 0 ] && tail -n 40 "$out" | sed 's/^/    | /'
+            count_tap "$out" "$t" "$rc"
+        done
+    fi
+    want integration && run_integration "$ROOT/$TSAN/imagesd" " [tsan]"
 fi
 
 [ -n "$failed_names" ] && echo "failed in:$failed_names"

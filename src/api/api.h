@@ -161,6 +161,26 @@ int isd_api_write_images(struct isd_buf *out, const struct isd_images_request *r
 /* ErrorResponse (§7.1): {"error": {"message", "type", "param", "code"}}. */
 int isd_api_write_error(struct isd_buf *out, const struct isd_error *e);
 
+/* ---- server-sent events (§6) ----
+ * One frame: "event: <type>\ndata: <compact JSON>\n\n", where <type> is
+ * image_generation.partial_image / image_generation.completed (generations) or
+ * image_edit.partial_image / image_edit.completed (edits), repeated as the JSON "type".
+ * Fields: type, b64_json, created_at, size, quality, background, output_format, then
+ * partial_image_index (partials) or usage (completed: ImagesUsage key order total_tokens,
+ * input_tokens, output_tokens, input_tokens_details{text_tokens, image_tokens}).
+ * With n > 1 the images are streamed one after the other, each with its partials then its
+ * completed event; the input tokens are reported on the first completed event only, so the
+ * sum over the events equals the non-streaming usage. */
+int isd_api_write_partial_event(struct isd_buf *out, const struct isd_images_request *r,
+                                int64_t created_at, const void *bytes, size_t n,
+                                int partial_index);
+int isd_api_write_completed_event(struct isd_buf *out, const struct isd_images_request *r,
+                                  int64_t created_at, const void *bytes, size_t n,
+                                  const struct isd_usage *usage);
+/* An error after the stream started: event "error", data {"type":"error","error":{...}}
+ * (the SDKs throw on a truthy "error" key). */
+int isd_api_write_error_event(struct isd_buf *out, const struct isd_error *e);
+
 /* Model objects for GET /v1/models and /v1/models/{id}. */
 struct isd_api_model_info {
     const char *id;

@@ -44,6 +44,8 @@ static const struct option_def options[] = {
      "seconds SIGTERM waits for running jobs before exiting"},
     {"url-ttl", OPT_SECONDS, F(url_ttl), "3600", 1, 86400 * 30, NULL,
      "seconds a signed image link stays valid"},
+    {"sse-keepalive", OPT_SECONDS, F(sse_keepalive), "15", 1, 3600, NULL,
+     "seconds without events before a stream gets a \": keep-alive\" comment"},
     {"sweep-interval", OPT_SECONDS, F(sweep_interval), "60", 1, 86400, NULL,
      "seconds between sweeps that delete expired images"},
     {"default-model", OPT_STRING, F(default_model), "dall-e-2", 0, 0, NULL,
@@ -52,6 +54,9 @@ static const struct option_def options[] = {
      "model used when a request names none but uses a GPT-only parameter"},
     {"mock-seed", OPT_INT, F(mock_seed), "0", 0, LONG_MAX, NULL,
      "request seed of the mock generator (same request + seed = same image)"},
+    {"mock-delay-ms", OPT_INT, F(mock_delay_ms), "0", 0, 60000, NULL,
+     "mock generator: pause (ms) after each render stage, to test clients' progress and "
+     "cancellation"},
     {"font", OPT_STRING, F(font), "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 0, 0, NULL,
      "TrueType font the mock generator draws text with"},
     {"log-level", OPT_CHOICE, F(log_level), "info", 0, 0, "debug|info|warn|error",

@@ -57,10 +57,12 @@ struct isd_config {
     long request_timeout;  /* seconds a job may run before it is failed */
     long drain_timeout;    /* seconds SIGTERM waits for running jobs */
     long url_ttl;          /* seconds a signed image link stays valid */
+    long sse_keepalive;    /* seconds without events before a ": keep-alive" comment */
     long sweep_interval;   /* seconds between expired-image sweeps */
     char *default_model;   /* model used when a request names none */
     char *default_gpt_model; /* ... when it names none but uses GPT-only parameters */
     long mock_seed;        /* request seed for the mock generator */
+    long mock_delay_ms;    /* mock: pause after each render stage (testing progress) */
     char *font;            /* TTF for the mock generator's text */
     char *log_level;       /* debug|info|warn|error */
     char *log_format;      /* logfmt|json */

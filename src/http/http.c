@@ -344,6 +344,25 @@ int64_t isd_http_stream_idle_ms(struct isd_http_request *r)
     return ms;
 }
 
+bool isd_http_stream_keepalive(struct isd_http_request *r, const char *text, int64_t idle_ms)
+{
+    bool wrote = false;
+    pthread_mutex_lock(&r->lock);
+    int64_t now = isd_mono_ns();
+    if (r->streaming && !r->stream_ended && !r->finished && !r->client_gone &&
+        r->stream_buf.len == r->stream_sent && now - r->stream_last_ns >= idle_ms * 1000000 &&
+        isd_buf_append_str(&r->stream_buf, text) == 0) {
+        r->stream_last_ns = now;
+        wrote = true;
+        if (r->reader_waiting) {
+            r->reader_waiting = false;
+            MHD_resume_connection(r->conn);
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return wrote;
+}
+
 void isd_http_stream_end(struct isd_http_request *r)
 {
     pthread_mutex_lock(&r->lock);

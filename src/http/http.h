@@ -123,6 +123,9 @@ int isd_http_stream_begin(struct isd_http_request *r, int status, const char *co
 int isd_http_stream_write(struct isd_http_request *r, const void *data, size_t len);
 /* Milliseconds since bytes were last written to the stream (for keep-alives). */
 int64_t isd_http_stream_idle_ms(struct isd_http_request *r);
+/* Appends `text` only when nothing was written for `idle_ms` and nothing waits unsent; never
+ * blocks (safe from a watchdog). Returns true when it was written. */
+bool isd_http_stream_keepalive(struct isd_http_request *r, const char *text, int64_t idle_ms);
 /* Ends the stream and gives up the deferred reference. */
 void isd_http_stream_end(struct isd_http_request *r);
 

@@ -121,7 +121,8 @@ int isd_catalogue_new(const struct isd_config *cfg, struct isd_catalogue **out,
     struct isd_catalogue *cat = calloc(1, sizeof *cat);
     if (!cat)
         return isd_err_set(err, ISD_E_NOMEM, NULL, "out of memory");
-    struct isd_mock_options mo = {.font_path = cfg->font};
+    struct isd_mock_options mo = {.font_path = cfg->font,
+                                  .stage_delay_ms = (int)cfg->mock_delay_ms};
     cat->mock = isd_mock_new(&mo, err);
     if (!cat->mock)
         goto fail;

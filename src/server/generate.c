@@ -1,7 +1,13 @@
 /*
  * The images job: a validated request runs on a worker: generator → codec → (store + signed
- * link) → ImagesResponse JSON. The connection thread only validated it and will send the
- * answer. Per-stage times go out in a Server-Timing header.
+ * link) → ImagesResponse JSON, or, with stream: true, server-sent events as the generator
+ * produces partial and final images. The connection thread only validated the request and
+ * sends what the worker hands it. Per-stage times go out in a Server-Timing header.
+ *
+ * Streams (§6): the stream starts with the first event, so an error before it is still a
+ * plain JSON error; after it, an `error` event. n > 1: each image's partials, then its
+ * completed event, image after image. A comment line ": keep-alive" goes out when nothing
+ * was sent for `sse_keepalive` seconds (15).
  */
 #include "server/server_int.h"
 
@@ -22,12 +28,20 @@ struct images_job {
     struct isd_images_request ireq;  /* owned */
     int64_t deadline_ns;             /* monotonic time after which the job times out */
     _Atomic bool answered;           /* a response went out: nothing left to poll */
-    double wait_ms, render_ms, encode_ms;
+    /* streaming */
+    _Atomic bool stream_started;     /* the event stream (and its 200) has begun */
+    int partials[10];                /* partial images sent per image */
+    int completed;                   /* completed events sent */
+    struct isd_buf encoded;          /* one streamed image, encoded */
+    struct isd_buf event;            /* one event frame */
+    double wait_ms, render_ms, encode_ms, body_ms;
 };
 
 static void job_free(struct images_job *j)
 {
     isd_images_request_release(&j->ireq);
+    isd_buf_release(&j->encoded);
+    isd_buf_release(&j->event);
     isd_http_release(j->req);
     free(j);
 }
@@ -37,10 +51,16 @@ static void job_release(struct isd_job *job)
     job_free((struct images_job *)job);
 }
 
+static void run_plain(struct isd_job *job);
+
 static void respond_job_error(struct images_job *j, int reason)
 {
     struct isd_error e;
     switch (reason) {
+    case -ISD_E_INTERNAL:
+        isd_err_set(&e, ISD_E_INTERNAL, NULL,
+                    "The server had an error while processing your request. Sorry about that!");
+        break;
     case -ISD_E_UNAVAILABLE:
         isd_err_set(&e, ISD_E_UNAVAILABLE, NULL,
                     "The server is shutting down and did not start your request. Please retry.");
@@ -66,6 +86,8 @@ static int job_poll(struct isd_job *job)
         return -ISD_E_CANCELLED;
     if (isd_mono_ns() > j->deadline_ns)
         return -ISD_E_TIMEOUT;
+    if (atomic_load(&j->stream_started))
+        isd_http_stream_keepalive(j->req, ": keep-alive\n\n", j->srv->cfg->sse_keepalive * 1000);
     return 0;
 }
 
@@ -188,15 +210,137 @@ static int build_body(struct images_job *j, struct isd_buf *encoded, char **urls
 static void respond_images(struct images_job *j, struct isd_buf *body)
 {
     char timing[160];
-    snprintf(timing, sizeof timing, "queue;dur=%.1f, render;dur=%.1f, encode;dur=%.1f",
-             j->wait_ms, j->render_ms, j->encode_ms);
+    snprintf(timing, sizeof timing,
+             "queue;dur=%.2f, render;dur=%.2f, encode;dur=%.2f, body;dur=%.2f, total;dur=%.2f",
+             j->wait_ms, j->render_ms, j->encode_ms, j->body_ms,
+             (double)(isd_mono_ns() - isd_http_start_ns(j->req)) / 1e6);
     struct isd_http_header h[] = {{"server-timing", timing}};
     size_t len;
     char *data = isd_buf_detach(body, &len);
     isd_http_respond(j->req, 200, "application/json", data, len, h, 1);
 }
 
+/* ---- streaming ---- */
+
+static int stream_send(struct images_job *j)
+{
+    if (!atomic_load(&j->stream_started)) {
+        static const struct isd_http_header h[] = {{"cache-control", "no-cache"},
+                                                   {"x-accel-buffering", "no"}};
+        int rc = isd_http_stream_begin(j->req, 200, "text/event-stream", h, 2);
+        if (rc < 0)
+            return rc;
+        atomic_store(&j->stream_started, true);
+    }
+    return isd_http_stream_write(j->req, j->event.data, j->event.len);
+}
+
+static int encode_for_stream(struct images_job *j, const struct isd_image *img)
+{
+    const struct isd_images_request *r = &j->ireq;
+    struct isd_encode_opts opts = {.format = r->output_format,
+                                   .compression = r->output_compression,
+                                   .keep_alpha = r->transparent};
+    struct isd_error err;
+    isd_buf_reset(&j->encoded);
+    isd_buf_reset(&j->event);
+    return isd_codec_encode_buf(img, &opts, &j->encoded, &err);
+}
+
+static int hook_partial(void *ctx, int index, int partial_index, const struct isd_image *img)
+{
+    struct images_job *j = ctx;
+    int rc = encode_for_stream(j, img);
+    if (rc == 0)
+        rc = isd_api_write_partial_event(&j->event, &j->ireq, isd_time_unix(), j->encoded.data,
+                                         j->encoded.len, partial_index);
+    if (rc == 0)
+        rc = stream_send(j);
+    if (rc == 0)
+        j->partials[index]++;
+    return rc;
+}
+
+/* Usage of one streamed image: its output tokens plus 100 per partial sent for it; the input
+ * tokens ride on the first completed event only. */
+static void image_usage(const struct images_job *j, int index, struct isd_usage *u)
+{
+    const struct isd_images_request *r = &j->ireq;
+    memset(u, 0, sizeof *u);
+    if (j->completed == 0)
+        u->input_text_tokens = isd_api_text_tokens(r->prompt, r->prompt_len);
+    u->output_image_tokens =
+        isd_api_image_output_tokens(r->profile, r->quality, r->width, r->height) +
+        100L * j->partials[index];
+}
+
+static int hook_image_done(void *ctx, int index, const struct isd_image *img)
+{
+    struct images_job *j = ctx;
+    struct isd_usage u;
+    image_usage(j, index, &u);
+    int rc = encode_for_stream(j, img);
+    if (rc == 0)
+        rc = isd_api_write_completed_event(&j->event, &j->ireq, isd_time_unix(), j->encoded.data,
+                                           j->encoded.len, &u);
+    if (rc == 0)
+        rc = stream_send(j);
+    if (rc == 0)
+        j->completed++;
+    return rc;
+}
+
+static void run_stream(struct images_job *j)
+{
+    struct isd_job *job = &j->job;
+    struct isd_error err;
+    isd_err_clear(&err);
+    struct isd_image *images[10] = {0};
+    struct isd_gen_request g;
+    fill_gen_request(j, &g);
+    g.partial_images = j->ireq.partial_images;
+    struct isd_gen_hooks hooks = {.ctx = j,
+                                  .should_abort = hook_should_abort,
+                                  .partial = hook_partial,
+                                  .image_done = hook_image_done};
+    int rc = isd_gen_run(j->model->gen, &g, &hooks, images, &err);
+    for (int i = 0; i < 10; i++)
+        isd_image_free(images[i]);
+    int reason = atomic_load(&job->cancel_reason);
+    atomic_store(&j->answered, true);
+    if (!atomic_load(&j->stream_started)) {
+        if (reason)
+            respond_job_error(j, reason);
+        else if (rc < 0)
+            srv_respond_error(j->req, &err);
+        else
+            respond_job_error(j, -ISD_E_INTERNAL); /* a generator that produced nothing */
+        return;
+    }
+    if (reason == -ISD_E_TIMEOUT || (rc < 0 && !reason && rc != -ISD_E_CANCELLED)) {
+        if (reason)
+            isd_err_set(&err, ISD_E_TIMEOUT, NULL,
+                        "The request did not finish within %ld seconds and was stopped.",
+                        j->srv->cfg->request_timeout);
+        isd_buf_reset(&j->event);
+        if (isd_api_write_error_event(&j->event, &err) == 0)
+            isd_http_stream_write(j->req, j->event.data, j->event.len);
+    }
+    isd_http_stream_end(j->req);
+}
+
 static void job_run(struct isd_job *job)
+{
+    if (((struct images_job *)job)->ireq.stream) {
+        struct images_job *j = (struct images_job *)job;
+        j->wait_ms = (double)(job->started_ns - job->submitted_ns) / 1e6;
+        run_stream(j);
+        return;
+    }
+    run_plain(job);
+}
+
+static void run_plain(struct isd_job *job)
 {
     struct images_job *j = (struct images_job *)job;
     struct isd_error err;
@@ -219,9 +363,11 @@ static void job_run(struct isd_job *job)
     j->render_ms = (double)(t1 - t0) / 1e6;
     if (rc == 0)
         rc = encode_all(j, images, encoded, urls, &err);
-    j->encode_ms = (double)(isd_mono_ns() - t1) / 1e6;
+    int64_t t2 = isd_mono_ns();
+    j->encode_ms = (double)(t2 - t1) / 1e6;
     if (rc == 0)
         rc = build_body(j, encoded, urls, &body, &err);
+    j->body_ms = (double)(isd_mono_ns() - t2) / 1e6;
 
     int reason = atomic_load(&job->cancel_reason);
     atomic_store(&j->answered, true);
@@ -254,6 +400,8 @@ void srv_start_images_job(struct server *srv, struct isd_http_request *req,
     j->srv = srv;
     j->req = req;
     isd_http_retain(req); /* the job outlives its answer until release */
+    isd_buf_init(&j->encoded, 256u << 20);
+    isd_buf_init(&j->event, 512u << 20);
     j->ireq = *ireq;
     memset(ireq, 0, sizeof *ireq);
     j->model = isd_catalogue_find(srv->catalogue, j->ireq.model, strlen(j->ireq.model));

@@ -86,14 +86,6 @@ void srv_handle_generations(struct isd_http_request *req, void *ctx)
         srv_respond_error(req, &err);
         return;
     }
-    if (ireq.stream) {
-        isd_err_set(&err, ISD_E_UNSUPPORTED, "stream",
-                    "Streaming responses (stream: true) are not available on this server yet; "
-                    "send the request without stream.");
-        isd_images_request_release(&ireq);
-        srv_respond_error(req, &err);
-        return;
-    }
     srv_start_images_job(srv, req, &ireq);
 }
 
