@@ -4,13 +4,15 @@
  * cblas_sgemm (2048^3, OpenBLAS with all threads) measured in the same run.
  *
  *   engine_ops [-t threads] [-r reps] [-f filter] [-n]
- *     -t  pool threads (default: online cores)    -r  repetitions per op, best kept (3)
+ *     -t  pool threads (default: online cores)    -r  repetitions per op (3)
  *     -f  only ops whose name contains filter      -n  also time the naive reference path
  *
- * Each line: op, shape, best ms, median ms, GFLOP/s (of the best), ratio to sgemm; for the
- * memory-bound ops GB/s (bytes read + written) instead. With -n, the reference path's time on
- * the same op (or, for the big GEMM-like ops, on a slice of it, scaled by FLOPs) and the
- * speed-up of the fast path. Numbers from a shared 2-core machine are noisy: run a few times.
+ * The machine is shared, so its speed drifts during a run: each repetition of a compute-bound
+ * op is paired with a 2048^3 sgemm timed just before it, and the ratio is taken per pair.
+ * Each line: op, shape, best and median ms, GFLOP/s of the best, then the median and the best
+ * of the per-pair ratios to sgemm. Memory-bound ops print GB/s (bytes read + written) instead.
+ * With -n, the reference path's time on the same op (for the big ones on a slice of it, scaled
+ * by FLOPs) and the speed-up of the fast path.
  */
 #include "engine/ops/ops.h"
 
@@ -26,7 +28,6 @@
 
 static int reps = 3, with_naive = 0;
 static const char *filter = "";
-static double sgemm_rate; /* GFLOP/s of the reference sgemm */
 
 static double now(void)
 {
@@ -60,27 +61,42 @@ static int cmp_double(const void *a, const void *b)
 }
 
 struct timing {
-    double best, median;
+    double best, median;         /* seconds */
+    double ratio_med, ratio_max; /* op rate / sgemm rate, per (sgemm, op) pair */
 };
 
 /* the op to time: fn(arg) returns 0 on success */
 typedef int (*bench_fn)(void *arg);
 
-static struct timing time_op(bench_fn fn, void *arg, int n)
+/* the reference sgemm, timed before each repetition of a compute-bound op */
+static bench_fn sgemm_fn;
+static void *sgemm_arg;
+static double sgemm_gflop;
+
+static double time_once(bench_fn fn, void *arg)
 {
-    double t[MAX_REPS];
+    double t0 = now();
+    if (fn(arg) != 0) {
+        fprintf(stderr, "op failed\n");
+        exit(1);
+    }
+    return now() - t0;
+}
+
+/* gflop > 0: pair each repetition with an sgemm and report ratios */
+static struct timing time_op(bench_fn fn, void *arg, int n, double gflop)
+{
+    double t[MAX_REPS], r[MAX_REPS];
     if (n > MAX_REPS)
         n = MAX_REPS;
     for (int i = 0; i < n; i++) {
-        double t0 = now();
-        if (fn(arg) != 0) {
-            fprintf(stderr, "op failed\n");
-            exit(1);
-        }
-        t[i] = now() - t0;
+        double ts = gflop > 0 ? time_once(sgemm_fn, sgemm_arg) : 0.0;
+        t[i] = time_once(fn, arg);
+        r[i] = gflop > 0 ? (gflop / t[i]) / (sgemm_gflop / ts) : 0.0;
     }
     qsort(t, (size_t)n, sizeof t[0], cmp_double);
-    return (struct timing){t[0], t[n / 2]};
+    qsort(r, (size_t)n, sizeof r[0], cmp_double);
+    return (struct timing){t[0], t[n / 2], r[n / 2], r[n - 1]};
 }
 
 static int selected(const char *name)
@@ -90,35 +106,34 @@ static int selected(const char *name)
 
 static void report_flops(const char *name, const char *shape, double gflop, struct timing t)
 {
-    double rate = gflop / t.best;
-    printf("%-22s %-34s %9.2f %9.2f %8.1f GFLOP/s  %5.2f x sgemm\n", name, shape, t.best * 1e3,
-           t.median * 1e3, rate, rate / sgemm_rate);
+    printf("%-20s %-34s %8.2f %8.2f %7.1f GFLOP/s  x sgemm: %4.2f median, %4.2f best\n", name,
+           shape, t.best * 1e3, t.median * 1e3, gflop / t.best, t.ratio_med, t.ratio_max);
 }
 
 static void report_bytes(const char *name, const char *shape, double gbytes, struct timing t)
 {
-    printf("%-22s %-34s %9.2f %9.2f %8.1f GB/s\n", name, shape, t.best * 1e3, t.median * 1e3,
+    printf("%-20s %-34s %8.2f %8.2f %7.1f GB/s\n", name, shape, t.best * 1e3, t.median * 1e3,
            gbytes / t.best);
 }
 
 static void report_naive(const char *name, double naive_s, double fast_s)
 {
-    printf("%-22s %-34s %9.2f ms naive (scaled)   fast is %.0fx faster\n", name, "  naive", naive_s * 1e3,
-           naive_s / fast_s);
+    printf("%-20s %-34s %8.2f ms naive (scaled); fast path %.0fx faster\n", name, "  reference",
+           naive_s * 1e3, naive_s / fast_s);
 }
 
 /* ---- reference sgemm ---- */
 
 struct sgemm_arg {
-    int n;
+    int n, threads;
     float *a, *b, *c;
 };
 
 static int run_sgemm(void *p)
 {
     struct sgemm_arg *s = p;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->n, s->n, s->n, 1.0f, s->a, s->n,
-                s->b, s->n, 0.0f, s->c, s->n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->n, s->n, s->n, 1.0f, s->a, s->n, s->b,
+                s->n, 0.0f, s->c, s->n);
     return 0;
 }
 
@@ -135,24 +150,33 @@ static int run_pool_gemm(void *p)
                        g->n);
 }
 
+static int run_sgemm_threaded(void *p)
+{
+    struct sgemm_arg *s = p;
+    openblas_set_num_threads(s->threads); /* the reference: OpenBLAS's own threading */
+    run_sgemm(s);
+    openblas_set_num_threads(1); /* back to the ops' rule: one BLAS thread per worker */
+    return 0;
+}
+
+static struct sgemm_arg ref_sgemm;
+
 static void bench_sgemm(struct isd_op_ctx *ctx, int threads)
 {
     int n = 2048;
     size_t nn = (size_t)n * n;
-    struct sgemm_arg s = {n, rand_floats(nn, 1), rand_floats(nn, 1), rand_floats(nn, 1)};
-    openblas_set_num_threads(threads); /* the reference: OpenBLAS's own threading */
-    run_sgemm(&s);
-    struct timing t = time_op(run_sgemm, &s, reps);
-    openblas_set_num_threads(1); /* back to the ops' rule: one BLAS thread per worker */
-    sgemm_rate = 2.0 * n * n * (double)n * 1e-9 / t.best;
-    report_flops("sgemm (OpenBLAS)", "2048^3", 2.0 * n * n * (double)n * 1e-9, t);
-    struct gemm_arg g = {ctx, n, s.a, s.b, s.c};
+    ref_sgemm =
+        (struct sgemm_arg){n, threads, rand_floats(nn, 1), rand_floats(nn, 1), rand_floats(nn, 1)};
+    sgemm_fn = run_sgemm_threaded;
+    sgemm_arg = &ref_sgemm;
+    sgemm_gflop = 2.0 * n * n * (double)n * 1e-9;
+    run_sgemm_threaded(&ref_sgemm);
+    struct timing t = time_op(run_sgemm_threaded, &ref_sgemm, reps, sgemm_gflop);
+    report_flops("sgemm (OpenBLAS)", "2048^3", sgemm_gflop, t);
+    struct gemm_arg g = {ctx, n, ref_sgemm.a, ref_sgemm.b, ref_sgemm.c};
     if (selected("gemm"))
-        report_flops("isd_op_gemm (pool)", "2048^3", 2.0 * n * n * (double)n * 1e-9,
-                     time_op(run_pool_gemm, &g, reps));
-    free(s.a);
-    free(s.b);
-    free(s.c);
+        report_flops("isd_op_gemm (pool)", "2048^3", sgemm_gflop,
+                     time_op(run_pool_gemm, &g, reps, sgemm_gflop));
 }
 
 /* ---- conv2d ---- */
@@ -184,9 +208,14 @@ static void bench_conv(struct isd_op_ctx *ctx, struct isd_op_ctx *ref, const cha
     int ho, wo;
     isd_op_conv2d_out_size(&s, &ho, &wo);
     size_t nx = (size_t)c_in * hw * hw, nw = (size_t)c_out * c_in * k * k;
-    struct conv_arg c = {ctx, s, rand_floats(nx, 1), rand_floats(nw, 0.05f),
-                         rand_floats((size_t)c_out, 0.1f), rand_floats((size_t)c_out * ho * wo, 1),
-                         NULL, 0};
+    struct conv_arg c = {ctx,
+                         s,
+                         rand_floats(nx, 1),
+                         rand_floats(nw, 0.05f),
+                         rand_floats((size_t)c_out, 0.1f),
+                         rand_floats((size_t)c_out * ho * wo, 1),
+                         NULL,
+                         0};
     if (isd_op_conv2d_workspace(ctx, &s, &c.ws_size) < 0)
         exit(1);
     c.ws = malloc(c.ws_size ? c.ws_size : 1);
@@ -195,7 +224,7 @@ static void bench_conv(struct isd_op_ctx *ctx, struct isd_op_ctx *ref, const cha
     snprintf(shape, sizeof shape, "%d->%d %dx%d s%d%s @%dx%d", c_in, c_out, k, k, stride,
              asym ? " pad0011" : "", hw, hw);
     run_conv(&c); /* warm up */
-    struct timing t = time_op(run_conv, &c, reps);
+    struct timing t = time_op(run_conv, &c, reps, gflop);
     report_flops(name, shape, gflop, t);
     if (with_naive) {
         /* the naive conv on a slice of the output channels, scaled */
@@ -238,8 +267,14 @@ static void bench_attn(struct isd_op_ctx *ctx, struct isd_op_ctx *ref, const cha
         return;
     struct isd_op_attn_shape s = {1, heads, lq, lk, d, 0, 0, 0, 0, causal, 0};
     size_t w = (size_t)heads * d;
-    struct attn_arg a = {ctx, s, rand_floats(lq * w, 1), rand_floats(lk * w, 1),
-                         rand_floats(lk * w, 1), rand_floats(lq * w, 1), NULL, 0};
+    struct attn_arg a = {ctx,
+                         s,
+                         rand_floats(lq * w, 1),
+                         rand_floats(lk * w, 1),
+                         rand_floats(lk * w, 1),
+                         rand_floats(lq * w, 1),
+                         NULL,
+                         0};
     if (isd_op_attention_workspace(ctx, &s, &a.ws_size) < 0)
         exit(1);
     a.ws = malloc(a.ws_size);
@@ -247,7 +282,7 @@ static void bench_attn(struct isd_op_ctx *ctx, struct isd_op_ctx *ref, const cha
     char shape[64];
     snprintf(shape, sizeof shape, "%dh x %dx%d d%d%s", heads, lq, lk, d, causal ? " causal" : "");
     run_attn(&a);
-    struct timing t = time_op(run_attn, &a, reps);
+    struct timing t = time_op(run_attn, &a, reps, gflop);
     report_flops(name, shape, gflop, t);
     if (with_naive) {
         struct attn_arg r = a;
@@ -278,19 +313,25 @@ static int run_linear(void *p)
     return isd_op_linear(l->ctx, l->rows, l->in, l->out, l->x, l->w, l->b, l->y, 0);
 }
 
-static void bench_linear(struct isd_op_ctx *ctx, struct isd_op_ctx *ref, const char *name,
-                         int rows, int in, int out)
+static void bench_linear(struct isd_op_ctx *ctx, struct isd_op_ctx *ref, const char *name, int rows,
+                         int in, int out)
 {
     if (!selected(name))
         return;
-    struct linear_arg l = {ctx, rows, in, out, rand_floats((size_t)rows * in, 1),
-                           rand_floats((size_t)out * in, 0.05f), rand_floats((size_t)out, 0.1f),
+    struct linear_arg l = {ctx,
+                           rows,
+                           in,
+                           out,
+                           rand_floats((size_t)rows * in, 1),
+                           rand_floats((size_t)out * in, 0.05f),
+                           rand_floats((size_t)out, 0.1f),
                            rand_floats((size_t)rows * out, 1)};
     char shape[64];
     snprintf(shape, sizeof shape, "%d tokens %d->%d", rows, in, out);
     run_linear(&l);
-    struct timing t = time_op(run_linear, &l, reps);
-    report_flops(name, shape, 2.0 * rows * (double)in * out * 1e-9, t);
+    double gflop = 2.0 * rows * (double)in * out * 1e-9;
+    struct timing t = time_op(run_linear, &l, reps, gflop);
+    report_flops(name, shape, gflop, t);
     if (with_naive) {
         struct linear_arg r = l;
         r.ctx = ref;
@@ -321,16 +362,23 @@ static int run_mem(void *p)
     struct mem_arg *m = p;
     size_t n = (size_t)m->rows * m->cols;
     switch (m->op) {
-    case GN: return isd_op_group_norm(m->ctx, 1, m->rows, m->cols, 32, 1e-5f, m->x, m->g, m->b, m->y, 0);
+    case GN:
+        return isd_op_group_norm(m->ctx, 1, m->rows, m->cols, 32, 1e-5f, m->x, m->g, m->b, m->y, 0);
     case GN_SILU:
         return isd_op_group_norm(m->ctx, 1, m->rows, m->cols, 32, 1e-5f, m->x, m->g, m->b, m->y,
                                  ISD_OP_SILU);
-    case LN: return isd_op_layer_norm(m->ctx, m->rows, m->cols, 1e-5f, m->x, m->g, m->b, m->y);
-    case SOFTMAX: return isd_op_softmax(m->ctx, m->rows, m->cols, m->x, m->y);
-    case GELU: return isd_op_gelu(m->ctx, n, m->x, m->y);
-    case SILU: return isd_op_silu(m->ctx, n, m->x, m->y);
-    case GEGLU: return isd_op_geglu(m->ctx, m->rows, m->cols / 2, m->x, m->y);
-    case ADD: return isd_op_add(m->ctx, n, m->x, m->y, m->y);
+    case LN:
+        return isd_op_layer_norm(m->ctx, m->rows, m->cols, 1e-5f, m->x, m->g, m->b, m->y);
+    case SOFTMAX:
+        return isd_op_softmax(m->ctx, m->rows, m->cols, m->x, m->y);
+    case GELU:
+        return isd_op_gelu(m->ctx, n, m->x, m->y);
+    case SILU:
+        return isd_op_silu(m->ctx, n, m->x, m->y);
+    case GEGLU:
+        return isd_op_geglu(m->ctx, m->rows, m->cols / 2, m->x, m->y);
+    case ADD:
+        return isd_op_add(m->ctx, n, m->x, m->y, m->y);
     }
     return -1;
 }
@@ -341,19 +389,24 @@ static void bench_mem(struct isd_op_ctx *ctx, struct isd_op_ctx *ref, const char
     if (!selected(name))
         return;
     size_t n = (size_t)rows * cols;
-    struct mem_arg m = {ctx, op, rows, cols, rand_floats(n, 3), rand_floats(n, 1),
+    struct mem_arg m = {ctx,
+                        op,
+                        rows,
+                        cols,
+                        rand_floats(n, 3),
+                        rand_floats(n, 1),
                         rand_floats((size_t)(rows > cols ? rows : cols), 1),
                         rand_floats((size_t)(rows > cols ? rows : cols), 1)};
     char shape[64];
     snprintf(shape, sizeof shape, "%d x %d", rows, cols);
     double bytes = (op == GEGLU ? 1.5 : op == ADD ? 3.0 : 2.0) * n * sizeof(float) * 1e-9;
     run_mem(&m);
-    struct timing t = time_op(run_mem, &m, reps);
+    struct timing t = time_op(run_mem, &m, reps, 0.0);
     report_bytes(name, shape, bytes, t);
     if (with_naive) {
         struct mem_arg r = m;
         r.ctx = ref;
-        struct timing tr = time_op(run_mem, &r, 1);
+        struct timing tr = time_op(run_mem, &r, 1, 0.0);
         report_naive(name, tr.best, t.best);
     }
     free(m.x);
@@ -367,10 +420,18 @@ int main(int argc, char **argv)
     int threads = 0, opt;
     while ((opt = getopt(argc, argv, "t:r:f:n")) != -1) {
         switch (opt) {
-        case 't': threads = (int)strtol(optarg, NULL, 10); break;
-        case 'r': reps = (int)strtol(optarg, NULL, 10); break;
-        case 'f': filter = optarg; break;
-        case 'n': with_naive = 1; break;
+        case 't':
+            threads = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'r':
+            reps = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'f':
+            filter = optarg;
+            break;
+        case 'n':
+            with_naive = 1;
+            break;
         default:
             fprintf(stderr, "usage: %s [-t threads] [-r reps] [-f filter] [-n]\n", argv[0]);
             return 2;
@@ -388,6 +449,7 @@ int main(int argc, char **argv)
     threads = isd_op_threads(ctx);
     printf("engine_ops: %d threads, kernels %s, %d reps (best and median ms)\n", threads,
            isd_op_impl_name(ctx), reps);
+    printf("%-20s %-34s %8s %8s\n", "op", "shape", "best", "median");
     bench_sgemm(ctx, threads);
 
     /* UNet ResBlock / down / up convs at 64x64 latent */
@@ -406,6 +468,7 @@ int main(int argc, char **argv)
     bench_conv(ctx, ref, "conv vae 128@512", 128, 128, 512, 3, 1, 0);
     bench_conv(ctx, ref, "conv vae out", 128, 3, 512, 3, 1, 0);
     bench_conv(ctx, ref, "conv vae down", 128, 128, 512, 3, 2, 1);
+    bench_conv(ctx, ref, "conv taesd 64@512", 64, 64, 512, 3, 1, 0);
 
     /* attention */
     bench_attn(ctx, ref, "attn self l0", 8, 4096, 4096, 40, 0);
@@ -433,6 +496,9 @@ int main(int argc, char **argv)
     bench_mem(ctx, ref, "geglu", GEGLU, 4096, 2560);
     bench_mem(ctx, ref, "add", ADD, 320, 4096);
 
+    free(ref_sgemm.a);
+    free(ref_sgemm.b);
+    free(ref_sgemm.c);
     isd_op_ctx_free(ref);
     isd_op_ctx_free(ctx);
     return 0;
