@@ -1,14 +1,17 @@
 #include "config/config.h"
 
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-enum opt_type { OPT_STRING, OPT_INT, OPT_SIZE, OPT_SECONDS, OPT_CHOICE };
+enum opt_type { OPT_STRING, OPT_INT, OPT_SIZE, OPT_SECONDS, OPT_CHOICE, OPT_BOOL };
 
 struct option_def {
     const char *name;    /* flag and file name; env is IMAGESD_ + upper(name) */
@@ -52,6 +55,16 @@ static const struct option_def options[] = {
      "model used when a generation request names none"},
     {"default-gpt-model", OPT_STRING, F(default_gpt_model), "gpt-image-1", 0, 0, NULL,
      "model used when a request names none but uses a GPT-only parameter"},
+    {"default-edit-model", OPT_STRING, F(default_edit_model), "gpt-image-1.5", 0, 0, NULL,
+     "model used when an edit request names none"},
+    {"remote-images", OPT_BOOL, F(remote_images), "false", 0, 1, NULL,
+     "let JSON edits name http(s) image URLs, which the server then fetches"},
+    {"remote-images-private", OPT_BOOL, F(remote_images_private), "false", 0, 1, NULL,
+     "allow fetching from loopback, private and link-local addresses (off: SSRF guard)"},
+    {"remote-image-max", OPT_SIZE, F(remote_image_max_bytes), "50M", 1024, 1L << 30, NULL,
+     "largest remote image fetched (bytes)"},
+    {"remote-image-timeout", OPT_SECONDS, F(remote_image_timeout), "10", 1, 600, NULL,
+     "seconds a remote image fetch may take"},
     {"mock-seed", OPT_INT, F(mock_seed), "0", 0, LONG_MAX, NULL,
      "request seed of the mock generator (same request + seed = same image)"},
     {"mock-delay-ms", OPT_INT, F(mock_delay_ms), "0", 0, 60000, NULL,
@@ -103,11 +116,25 @@ long isd_config_parse_size(const char *s)
         return -1;
     long long mul = 1;
     switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': mul = 1LL << 10; end++; break;
-    case 'm': case 'M': mul = 1LL << 20; end++; break;
-    case 'g': case 'G': mul = 1LL << 30; end++; break;
-    default: return -1;
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        mul = 1LL << 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1LL << 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1LL << 30;
+        end++;
+        break;
+    default:
+        return -1;
     }
     if (*end == 'B' || *end == 'b')
         end++;
@@ -165,8 +192,8 @@ static int set_option(struct isd_config *cfg, const struct option_def *o, const 
     case OPT_CHOICE:
         if (!choice_ok(o->choices, value))
             return isd_err_set(err, ISD_E_INVALID_VALUE, o->name,
-                               "%s: %s: expected one of %s, got '%s'", where, o->name,
-                               o->choices, value);
+                               "%s: %s: expected one of %s, got '%s'", where, o->name, o->choices,
+                               value);
         char *copy = strdup(value);
         if (!copy)
             return isd_err_set(err, ISD_E_NOMEM, NULL, "out of memory");
@@ -190,6 +217,17 @@ static int set_option(struct isd_config *cfg, const struct option_def *o, const 
         if (v < 0)
             v = LONG_MIN;
         break;
+    case OPT_BOOL:
+        if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on") ||
+            !strcmp(value, "1"))
+            v = 1;
+        else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off") ||
+                 !strcmp(value, "0"))
+            v = 0;
+        else
+            return isd_err_set(err, ISD_E_INVALID_VALUE, o->name,
+                               "%s: %s: expected true or false, got '%s'", where, o->name, value);
+        break;
     }
     if (v == LONG_MIN || v < o->min || v > o->max) {
         const char *what = o->type == OPT_SIZE      ? "a size in bytes"
@@ -207,11 +245,28 @@ struct file_ctx {
     struct isd_config *cfg;
     struct isd_error *err;
     const char *path;
-    FILE *file;              /* the file being read */
-    int line;                /* lines read so far = line of the entry being handled */
-    unsigned char seen[64];  /* top-level options already set in this file */
-    int rc;
+    FILE *file;             /* the file being read */
+    int line;               /* lines read so far = line of the entry being handled */
+    unsigned char seen[64]; /* top-level options already set in this file */
+    bool failed;            /* an error was recorded: the first one wins, reading stops */
 };
+
+/* Records the first error only, prefixed with the file and line. */
+static int file_fail(struct file_ctx *fc, enum isd_err_id id, const char *param, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+static int file_fail(struct file_ctx *fc, enum isd_err_id id, const char *param, const char *fmt,
+                     ...)
+{
+    if (fc->failed)
+        return -(int)fc->err->id;
+    fc->failed = true;
+    char msg[ISD_ERR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return isd_err_set(fc->err, id, param, "config file %s line %d: %s", fc->path, fc->line, msg);
+}
 
 static char *trimmed_dup(const char *s)
 {
@@ -241,6 +296,7 @@ static int split_section(const char *section, char **kind, char **name)
     return (*kind && *name) ? 0 : -1;
 }
 
+/* The section named by a `[kind "name"]` header, created on its header line. */
 static struct isd_config_section *section_for(struct file_ctx *fc, const char *section)
 {
     struct isd_config *cfg = fc->cfg;
@@ -248,9 +304,8 @@ static struct isd_config_section *section_for(struct file_ctx *fc, const char *s
     if (split_section(section, &kind, &name) < 0) {
         free(kind);
         free(name);
-        isd_err_set(fc->err, ISD_E_INVALID_VALUE, NULL,
-                    "config file %s: section [%s]: expected [kind \"name\"], e.g. [model \"sd15\"]",
-                    fc->path, section);
+        file_fail(fc, ISD_E_INVALID_VALUE, NULL,
+                  "section [%s]: expected [kind \"name\"], e.g. [model \"sd15\"]", section);
         return NULL;
     }
     for (size_t i = 0; i < cfg->n_sections; i++) {
@@ -266,7 +321,7 @@ static struct isd_config_section *section_for(struct file_ctx *fc, const char *s
     if (!grown) {
         free(kind);
         free(name);
-        isd_err_set(fc->err, ISD_E_NOMEM, NULL, "out of memory");
+        file_fail(fc, ISD_E_NOMEM, NULL, "out of memory");
         return NULL;
     }
     cfg->sections = grown;
@@ -281,32 +336,33 @@ static struct isd_config_section *section_for(struct file_ctx *fc, const char *s
 static int file_entry(void *user, const char *section, const char *name, const char *value)
 {
     struct file_ctx *fc = user;
-    char where[4200];
-    snprintf(where, sizeof where, "config file %s", fc->path);
+    if (fc->failed)
+        return 1; /* the first error stands; inih keeps calling until the reader stops */
+    char where[64];
+    snprintf(where, sizeof where, "line %d", fc->line);
     if (section[0] == '\0') {
         const struct option_def *o = find_option(name, strlen(name));
-        if (!o || o->offset == F(config_file)) {
-            isd_err_set(fc->err, ISD_E_INVALID_VALUE, name, "%s: unknown option '%s'", where,
-                        name);
-            return 0;
-        }
+        if (!o || o->offset == F(config_file))
+            return file_fail(fc, ISD_E_INVALID_VALUE, name, "unknown option '%s'", name), 0;
         size_t idx = (size_t)(o - options);
-        if (fc->seen[idx]) {
-            isd_err_set(fc->err, ISD_E_INVALID_VALUE, name, "%s: option '%s' is set twice",
-                        where, name);
+        if (fc->seen[idx])
+            return file_fail(fc, ISD_E_INVALID_VALUE, name, "option '%s' is set twice", name), 0;
+        fc->seen[idx] = 1;
+        struct isd_error e;
+        if (set_option(fc->cfg, o, value, where, &e) < 0) {
+            /* set_option's message starts with "line N: "; keep the rest */
+            const char *rest = strchr(e.message, ':');
+            file_fail(fc, e.id, e.param, "%s", rest ? rest + 2 : e.message);
             return 0;
         }
-        fc->seen[idx] = 1;
-        return set_option(fc->cfg, o, value, where, fc->err) < 0 ? 0 : 1;
+        return 1;
     }
     struct isd_config_section *s = section_for(fc, section);
     if (!s)
         return 0;
     struct isd_config_entry *grown = realloc(s->entries, sizeof *grown * (s->n_entries + 1));
-    if (!grown) {
-        isd_err_set(fc->err, ISD_E_NOMEM, NULL, "out of memory");
-        return 0;
-    }
+    if (!grown)
+        return file_fail(fc, ISD_E_NOMEM, NULL, "out of memory"), 0;
     s->entries = grown;
     struct isd_config_entry *e = &s->entries[s->n_entries];
     e->key = strdup(name);
@@ -315,8 +371,7 @@ static int file_entry(void *user, const char *section, const char *name, const c
     if (!e->key || !e->value) {
         free(e->key);
         free(e->value);
-        isd_err_set(fc->err, ISD_E_NOMEM, NULL, "out of memory");
-        return 0;
+        return file_fail(fc, ISD_E_NOMEM, NULL, "out of memory"), 0;
     }
     for (char *p = e->key; *p; p++)
         if (*p == '-')
@@ -325,44 +380,73 @@ static int file_entry(void *user, const char *section, const char *name, const c
     return 1;
 }
 
-/* inih's reader hook: fgets that counts lines, so entries know where they were written. */
+/* inih's reader hook: fgets that counts lines (so entries know where they were written),
+ * refuses lines longer than inih's buffer instead of letting inih split them, creates sections
+ * on their header line (so empty ones exist and carry that line), and stops after an error. */
 static char *counting_reader(char *str, int num, void *stream)
 {
     struct file_ctx *fc = stream;
+    if (fc->failed)
+        return NULL;
     char *r = fgets(str, num, fc->file);
-    if (r)
-        fc->line++;
+    if (!r)
+        return NULL;
+    fc->line++;
+    size_t n = strlen(str);
+    if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(fc->file)) {
+        file_fail(fc, ISD_E_INVALID_VALUE, NULL, "line too long (at most %d characters)", num - 2);
+        return NULL;
+    }
+    const char *p = str;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '[') {
+        const char *end = strchr(p, ']');
+        if (end) {
+            char *section = strndup(p + 1, (size_t)(end - p - 1));
+            if (!section) {
+                file_fail(fc, ISD_E_NOMEM, NULL, "out of memory");
+                return NULL;
+            }
+            char *t = trimmed_dup(section);
+            free(section);
+            if (t && t[0] && !section_for(fc, t)) {
+                free(t);
+                return NULL;
+            }
+            free(t);
+        }
+    }
     return r;
 }
 
 static int load_file(struct isd_config *cfg, const char *path, struct isd_error *err)
 {
     FILE *f = fopen(path, "r");
+    struct stat st;
     if (!f)
         return isd_err_set(err, ISD_E_INVALID_VALUE, "config", "config file %s: %s", path,
                            strerror(errno));
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return isd_err_set(err, ISD_E_INVALID_VALUE, "config", "config file %s: not a regular file",
+                           path);
+    }
     struct file_ctx fc = {.cfg = cfg, .err = err, .path = path, .file = f};
     isd_err_clear(err);
     int line = ini_parse_stream(counting_reader, &fc, file_entry, &fc);
+    bool read_error = ferror(f);
     fclose(f);
-    if (line == 0)
-        return 0;
-    if (line < 0)
-        return isd_err_set(err, ISD_E_INVALID_VALUE, "config", "config file %s: cannot read",
-                           path);
-    if (err->id == ISD_OK)
+    if (fc.failed)
+        return -(int)err->id;
+    if (read_error || line < 0)
+        return isd_err_set(err, ISD_E_INVALID_VALUE, "config", "config file %s: cannot read", path);
+    if (line > 0)
         return isd_err_set(err, ISD_E_INVALID_VALUE, "config",
                            "config file %s line %d: syntax error (expected name = value, "
                            "[kind \"name\"] or a comment)",
                            path, line);
-    /* prefix the handler's message with the line number */
-    char msg[ISD_ERR_MESSAGE_MAX];
-    snprintf(msg, sizeof msg, "%s", err->message);
-    char prefix[4200];
-    snprintf(prefix, sizeof prefix, "config file %s", path);
-    const char *rest = strncmp(msg, prefix, strlen(prefix)) == 0 ? msg + strlen(prefix) : msg;
-    return isd_err_set(err, err->id, err->param[0] ? err->param : NULL, "%s line %d%s", prefix,
-                       line, rest);
+    return 0;
 }
 
 static void env_name(const struct option_def *o, char *out, size_t cap)
@@ -382,7 +466,8 @@ static const char *env_lookup(char **envp, const char *name)
     return NULL;
 }
 
-/* Finds `--name VALUE` / `--name=VALUE` for one option in argv; NULL if absent. */
+/* Finds `--name VALUE` / `--name=VALUE` for one option in argv; NULL if absent. Every option
+ * takes a value, so `--x VALUE` skips VALUE, exactly as apply_flags() reads the line. */
 static const char *flag_lookup(int argc, char **argv, const char *name)
 {
     size_t n = strlen(name);
@@ -390,12 +475,15 @@ static const char *flag_lookup(int argc, char **argv, const char *name)
         const char *a = argv[i];
         if (strcmp(a, "--") == 0 || a[0] != '-')
             break;
-        if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, n) != 0)
-            continue;
-        if (a[2 + n] == '=')
-            return a + 3 + n;
-        if (a[2 + n] == '\0' && i + 1 < argc)
-            return argv[i + 1];
+        bool inline_value = strchr(a, '=') != NULL;
+        if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, name, n) == 0) {
+            if (a[2 + n] == '=')
+                return a + 3 + n;
+            if (a[2 + n] == '\0' && i + 1 < argc)
+                return argv[i + 1];
+        }
+        if (!inline_value)
+            i++; /* its value */
     }
     return NULL;
 }
@@ -413,8 +501,8 @@ static int apply_flags(struct isd_config *cfg, int argc, char **argv, int *first
         if (a[0] != '-')
             break;
         if (strncmp(a, "--", 2) != 0)
-            return isd_err_set(err, ISD_E_INVALID_VALUE, NULL,
-                               "unknown option '%s' (see --help)", a);
+            return isd_err_set(err, ISD_E_INVALID_VALUE, NULL, "unknown option '%s' (see --help)",
+                               a);
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
@@ -425,8 +513,8 @@ static int apply_flags(struct isd_config *cfg, int argc, char **argv, int *first
         const char *value = eq ? eq + 1 : NULL;
         if (!value) {
             if (i + 1 >= argc)
-                return isd_err_set(err, ISD_E_INVALID_VALUE, o->name,
-                                   "option '--%s' needs a value", o->name);
+                return isd_err_set(err, ISD_E_INVALID_VALUE, o->name, "option '--%s' needs a value",
+                                   o->name);
             value = argv[++i];
         }
         char where[64];
@@ -503,8 +591,8 @@ int isd_config_help(struct isd_buf *out)
         const struct option_def *o = &options[i];
         char env[64];
         env_name(o, env, sizeof env);
-        rc = isd_buf_printf(out, "  --%-18s %s\n  %-20s env %s%s%s\n", o->name, o->help, "",
-                            env, o->def ? ", default " : "", o->def ? o->def : "");
+        rc = isd_buf_printf(out, "  --%-18s %s\n  %-20s env %s%s%s\n", o->name, o->help, "", env,
+                            o->def ? ", default " : "", o->def ? o->def : "");
     }
     return rc;
 }

@@ -3,7 +3,7 @@
  * that drives command-line flags, environment variables, the config file and --help.
  *
  * Sources and precedence: flag > environment > file > built-in default.
- *   flag   --name VALUE or --name=VALUE (booleans: --name, --name=false)
+ *   flag   --name VALUE or --name=VALUE (booleans: true/false, yes/no, on/off, 1/0)
  *   env    IMAGESD_NAME (upper case, '-' -> '_'), e.g. IMAGESD_DATA_DIR
  *   file   INI parsed by inih: top-level `name = value` (either '-' or '_' in names), and named
  *          sections `[kind "name"]` kept as raw key/value lists for the modules that own them
@@ -46,26 +46,31 @@ struct isd_config_section {
 
 struct isd_config {
     /* server */
-    char *listen;          /* HOST:PORT to listen on; port 0 picks a free one */
-    char *data_dir;        /* data directory (created if missing) */
-    char *config_file;     /* the config file read, or NULL */
-    char *public_url;      /* base of returned links; NULL derives it from listen */
-    long workers;          /* generation worker threads */
-    long queue_size;       /* jobs waiting beyond the running ones */
-    long max_body_bytes;   /* JSON request body ceiling */
-    long max_upload_bytes; /* multipart request body ceiling */
-    long request_timeout;  /* seconds a job may run before it is failed */
-    long drain_timeout;    /* seconds SIGTERM waits for running jobs */
-    long url_ttl;          /* seconds a signed image link stays valid */
-    long sse_keepalive;    /* seconds without events before a ": keep-alive" comment */
-    long sweep_interval;   /* seconds between expired-image sweeps */
-    char *default_model;   /* model used when a request names none */
-    char *default_gpt_model; /* ... when it names none but uses GPT-only parameters */
-    long mock_seed;        /* request seed for the mock generator */
-    long mock_delay_ms;    /* mock: pause after each render stage (testing progress) */
-    char *font;            /* TTF for the mock generator's text */
-    char *log_level;       /* debug|info|warn|error */
-    char *log_format;      /* logfmt|json */
+    char *listen;                /* HOST:PORT to listen on; port 0 picks a free one */
+    char *data_dir;              /* data directory (created if missing) */
+    char *config_file;           /* the config file read, or NULL */
+    char *public_url;            /* base of returned links; NULL derives it from listen */
+    long workers;                /* generation worker threads */
+    long queue_size;             /* jobs waiting beyond the running ones */
+    long max_body_bytes;         /* JSON request body ceiling */
+    long max_upload_bytes;       /* multipart request body ceiling */
+    long request_timeout;        /* seconds a job may run before it is failed */
+    long drain_timeout;          /* seconds SIGTERM waits for running jobs */
+    long url_ttl;                /* seconds a signed image link stays valid */
+    long sse_keepalive;          /* seconds without events before a ": keep-alive" comment */
+    long sweep_interval;         /* seconds between expired-image sweeps */
+    char *default_model;         /* model used when a request names none */
+    char *default_gpt_model;     /* ... when it names none but uses GPT-only parameters */
+    char *default_edit_model;    /* model used when an edit request names none */
+    long remote_images;          /* JSON edits may name http(s) image URLs (0/1) */
+    long remote_images_private;  /* ... even on loopback/private/link-local addresses (0/1) */
+    long remote_image_max_bytes; /* ceiling on a fetched image */
+    long remote_image_timeout;   /* seconds a fetch may take */
+    long mock_seed;              /* request seed for the mock generator */
+    long mock_delay_ms;          /* mock: pause after each render stage (testing progress) */
+    char *font;                  /* TTF for the mock generator's text */
+    char *log_level;             /* debug|info|warn|error */
+    char *log_format;            /* logfmt|json */
     /* sections from the file */
     struct isd_config_section *sections;
     size_t n_sections;

@@ -10,10 +10,9 @@ struct err_row {
     const char *code;
 };
 
-static const struct err_row err_table[ISD_E__COUNT] = {
-    [ISD_OK] = {"ISD_OK", 200, "", NULL},
+static const struct err_row err_table[ISD_E__COUNT] = {[ISD_OK] = {"ISD_OK", 200, "", NULL},
 #define ISD_ERR_ROW_(id, status, type, code) [id] = {#id, status, type, code},
-    ISD_ERRORS(ISD_ERR_ROW_)
+                                                       ISD_ERRORS(ISD_ERR_ROW_)
 #undef ISD_ERR_ROW_
 };
 
@@ -56,9 +55,16 @@ int isd_err_setv(struct isd_error *e, enum isd_err_id id, const char *param, con
                  va_list ap)
 {
     e->id = id;
-    e->param[0] = '\0';
-    if (param)
-        snprintf(e->param, sizeof e->param, "%s", param);
+    char p[ISD_ERR_PARAM_MAX];
+    p[0] = '\0';
+    if (param) { /* `param` may point into `e` itself */
+        size_t n = strlen(param);
+        if (n >= sizeof p)
+            n = utf8_floor(param, sizeof p - 1);
+        memcpy(p, param, n);
+        p[n] = '\0';
+    }
+    memcpy(e->param, p, sizeof p);
     int n = vsnprintf(e->message, sizeof e->message, fmt, ap);
     if (n >= (int)sizeof e->message) {
         size_t keep = utf8_floor(e->message, sizeof e->message - 4);

@@ -53,7 +53,7 @@
     X(ISD_E_PNG_COMPRESSION, 400, "image_generation_user_error", "invalid_png_output_compression") \
     X(ISD_E_UNSUPPORTED_MIMETYPE, 400, "invalid_request_error", "unsupported_file_mimetype")       \
     X(ISD_E_INVALID_IMAGE, 400, "image_generation_user_error", "invalid_image_file")               \
-    X(ISD_E_INVALID_MASK, 400, "invalid_request_error", "invalid_mask")                            \
+    X(ISD_E_INVALID_MASK, 400, "invalid_request_error", "invalid_value")                           \
     X(ISD_E_INPUT_FIDELITY, 400, "invalid_request_error", "invalid_input_fidelity_model")          \
     X(ISD_E_UNSUPPORTED, 400, "invalid_request_error", "unsupported_value")                        \
     X(ISD_E_AUTH_MISSING, 401, "invalid_request_error", NULL)                                      \
@@ -78,9 +78,9 @@ enum isd_err_id {
 #define ISD_ERR_MESSAGE_MAX 2048
 
 struct isd_error {
-    enum isd_err_id id;                 /* ISD_OK while no error was set */
-    char param[ISD_ERR_PARAM_MAX];      /* offending parameter; "" means JSON null */
-    char message[ISD_ERR_MESSAGE_MAX];  /* human message, exact OpenAI wording where known */
+    enum isd_err_id id;                /* ISD_OK while no error was set */
+    char param[ISD_ERR_PARAM_MAX];     /* offending parameter; "" means JSON null */
+    char message[ISD_ERR_MESSAGE_MAX]; /* human message, exact OpenAI wording where known */
 };
 
 /* Fills `e` (param may be NULL) and returns -id, so callers can `return isd_err_set(...)`.
@@ -91,10 +91,10 @@ int isd_err_setv(struct isd_error *e, enum isd_err_id id, const char *param, con
                  va_list ap) __attribute__((format(printf, 4, 0)));
 void isd_err_clear(struct isd_error *e);
 
-int isd_err_status(enum isd_err_id id);        /* HTTP status; 500 for unknown ids */
-const char *isd_err_type(enum isd_err_id id);  /* OpenAI error type */
-const char *isd_err_code(enum isd_err_id id);  /* OpenAI error code or NULL */
-const char *isd_err_name(enum isd_err_id id);  /* "ISD_E_..." for logs and metrics */
+int isd_err_status(enum isd_err_id id);       /* HTTP status; 500 for unknown ids */
+const char *isd_err_type(enum isd_err_id id); /* OpenAI error type */
+const char *isd_err_code(enum isd_err_id id); /* OpenAI error code or NULL */
+const char *isd_err_name(enum isd_err_id id); /* "ISD_E_..." for logs and metrics */
 
 /* Copies at most `max` bytes of a client-supplied string for quoting in a message, cut on a
  * UTF-8 boundary with "..." appended when cut. `out` must hold max + 4 bytes. */

@@ -19,15 +19,16 @@ struct job_list {
 
 struct isd_jobs {
     pthread_mutex_t lock;
-    pthread_cond_t work_ready;  /* a job was queued, or stopping */
-    pthread_cond_t job_ended;   /* a running job ended (drain waits on it) */
-    pthread_cond_t monitor_cv;  /* wakes the monitor early when stopping */
+    pthread_cond_t work_ready; /* a job was queued, or stopping */
+    pthread_cond_t job_ended;  /* a running job ended (drain waits on it) */
+    pthread_cond_t monitor_cv; /* wakes the monitor early when stopping */
     struct job_list queued;
     struct job_list running;
     int queue_size;
     int poll_ms;
-    bool draining;              /* submit refuses */
-    bool stopping;              /* threads exit */
+    bool draining;     /* submit refuses */
+    bool wake_monitor; /* a cancellation waits for the monitor's next pass */
+    bool stopping;     /* threads exit */
     pthread_t *workers;
     int n_workers;
     pthread_t monitor;
@@ -147,7 +148,11 @@ static void *monitor_main(void *arg)
         until.tv_nsec += (long)jobs->poll_ms * 1000000L;
         until.tv_sec += until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&jobs->monitor_cv, &jobs->lock, &until);
+        /* the flag makes a wake-up that came while the monitor was busy count */
+        while (!jobs->wake_monitor && !jobs->stopping &&
+               pthread_cond_timedwait(&jobs->monitor_cv, &jobs->lock, &until) != ETIMEDOUT)
+            ;
+        jobs->wake_monitor = false;
         if (jobs->stopping)
             break;
         struct isd_job *discards = monitor_pass(jobs);
@@ -228,12 +233,17 @@ int isd_jobs_submit(struct isd_jobs *jobs, struct isd_job *job)
 
 void isd_jobs_cancel(struct isd_jobs *jobs, struct isd_job *job, int reason)
 {
+    pthread_mutex_lock(&jobs->lock);
     int expected = 0;
     if (atomic_compare_exchange_strong(&job->cancel_reason, &expected, reason)) {
-        pthread_mutex_lock(&jobs->lock);
-        pthread_cond_signal(&jobs->monitor_cv); /* let a queued job be discarded promptly */
-        pthread_mutex_unlock(&jobs->lock);
+        if (job->running_) { /* queued ones are counted when the monitor drops them */
+            jobs->stats.cancelled++;
+            jobs->stats.timed_out += reason == -ISD_E_TIMEOUT;
+        }
+        jobs->wake_monitor = true; /* let a queued job be discarded promptly */
+        pthread_cond_signal(&jobs->monitor_cv);
     }
+    pthread_mutex_unlock(&jobs->lock);
 }
 
 void isd_jobs_stats(struct isd_jobs *jobs, struct isd_jobs_stats *out)

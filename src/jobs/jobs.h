@@ -16,7 +16,9 @@
  * After release() or discard() is called, the jobs module never touches the job again.
  *
  * The monitor calls job->poll(job) every `poll_ms` for every queued and running job, on the
- * monitor thread, with no jobs lock held; poll() returns a negative reason to cancel the job
+ * monitor thread, WITH the pool's lock held (so the job cannot be released meanwhile): poll()
+ * must be quick (no blocking I/O) and must not call isd_jobs_* functions. It returns a negative
+ * reason to cancel the job
  * (-ISD_E_CANCELLED for a client gone, -ISD_E_TIMEOUT), 0 otherwise. A queued job cancelled
  * this way is removed from the queue and discarded at once (its slot is free again); a running
  * one gets job->cancel_reason set and must stop at its next check.
@@ -59,15 +61,15 @@ struct isd_jobs_config {
 };
 
 struct isd_jobs_stats {
-    int workers;             /* threads in the pool */
-    int busy;                /* jobs running now */
-    int queued;              /* jobs waiting now */
-    uint64_t submitted;      /* accepted since start */
-    uint64_t completed;      /* run() returned */
-    uint64_t rejected_busy;  /* refused because the queue was full */
-    uint64_t cancelled;      /* cancelled by poll() while queued or running */
-    uint64_t timed_out;      /* of those, for -ISD_E_TIMEOUT */
-    uint64_t discarded;      /* never ran (cancelled while queued, or drained) */
+    int workers;            /* threads in the pool */
+    int busy;               /* jobs running now */
+    int queued;             /* jobs waiting now */
+    uint64_t submitted;     /* accepted since start */
+    uint64_t completed;     /* run() returned */
+    uint64_t rejected_busy; /* refused because the queue was full */
+    uint64_t cancelled;     /* cancelled by poll() while queued or running */
+    uint64_t timed_out;     /* of those, for -ISD_E_TIMEOUT */
+    uint64_t discarded;     /* never ran (cancelled while queued, or drained) */
 };
 
 struct isd_jobs;

@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 struct isd_store {
-    char dir[4096];           /* data directory */
-    char images_dir[4200];    /* dir/images */
-    sqlite3 *db;              /* one connection, used under `lock` */
-    pthread_mutex_t lock;     /* serialises database access */
-    uint8_t secret[32];       /* link-signing key */
+    char dir[4096];        /* data directory */
+    char images_dir[4200]; /* dir/images */
+    sqlite3 *db;           /* one connection, used under `lock` */
+    pthread_mutex_t lock;  /* serialises database access */
+    uint8_t secret[32];    /* link-signing key */
 };
 
 /* Schema migrations: entry i brings the database from version i to i + 1. */
@@ -73,27 +73,32 @@ static int load_secret(struct isd_store *st, struct isd_error *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/secret.key", st->dir);
+    struct stat sb;
+    if (stat(path, &sb) < 0) {
+        if (errno != ENOENT)
+            return isd_err_set(err, ISD_E_IO, NULL, "cannot read %s: %s", path, strerror(errno));
+        /* first start: a new secret */
+        if (isd_random_bytes(st->secret, sizeof st->secret) < 0)
+            return isd_err_set(err, ISD_E_IO, NULL, "no random bytes for the secret");
+        return isd_write_file_atomic(path, st->secret, sizeof st->secret, 0600, err);
+    }
     struct isd_buf b;
     isd_buf_init(&b, 64);
-    struct isd_error ignored;
-    if (isd_read_file(path, &b, &ignored) == 0) {
-        int ok = b.len == sizeof st->secret;
-        if (ok)
-            memcpy(st->secret, b.data, sizeof st->secret);
-        isd_buf_release(&b);
-        if (!ok)
-            return isd_err_set(err, ISD_E_IO, NULL,
-                               "%s: expected 32 bytes; delete it to make a new secret (all "
-                               "issued image links stop working)",
-                               path);
-        return 0;
-    }
+    int rc = isd_read_file(path, &b, err);
+    if (rc == 0 && b.len != sizeof st->secret)
+        rc = isd_err_set(err, ISD_E_IO, NULL,
+                         "%s: expected 32 bytes, found %s; delete it to make a new secret (all "
+                         "issued image links stop working)",
+                         path, b.len > sizeof st->secret ? "more" : "fewer");
+    else if (rc == 0)
+        memcpy(st->secret, b.data, sizeof st->secret);
+    else if (err->id == ISD_E_TOO_LARGE)
+        rc = isd_err_set(err, ISD_E_IO, NULL,
+                         "%s: expected 32 bytes, found more; delete it to make a new secret (all "
+                         "issued image links stop working)",
+                         path);
     isd_buf_release(&b);
-    if (errno != ENOENT)
-        return isd_err_set(err, ISD_E_IO, NULL, "cannot read %s: %s", path, strerror(errno));
-    if (isd_random_bytes(st->secret, sizeof st->secret) < 0)
-        return isd_err_set(err, ISD_E_IO, NULL, "no random bytes for the secret");
-    return isd_write_file_atomic(path, st->secret, sizeof st->secret, 0600, err);
+    return rc;
 }
 
 /* Leftovers of writes interrupted by a crash. */
@@ -166,8 +171,8 @@ const char *isd_store_dir(const struct isd_store *st)
 }
 
 int isd_store_put_image(struct isd_store *st, const void *bytes, size_t n, enum isd_format fmt,
-                        int64_t expires, const char *request_id,
-                        char id_out[ISD_STORE_ID_LEN + 1], struct isd_error *err)
+                        int64_t expires, const char *request_id, char id_out[ISD_STORE_ID_LEN + 1],
+                        struct isd_error *err)
 {
     uint8_t rnd[16];
     if (isd_random_bytes(rnd, sizeof rnd) < 0)
@@ -237,8 +242,8 @@ int isd_store_sweep(struct isd_store *st, int64_t now, int *deleted, struct isd_
     pthread_mutex_lock(&st->lock);
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    if (sqlite3_prepare_v2(st->db, "SELECT id, ext FROM images WHERE expires < ?", -1, &s,
-                           NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(st->db, "SELECT id, ext FROM images WHERE expires < ?", -1, &s, NULL) !=
+        SQLITE_OK) {
         rc = db_fail(st, err, "sweeping");
         goto out;
     }

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ISD_STORE_ID_LEN 36 /* "img_" + 32 hex */
+#define ISD_STORE_ID_LEN         36 /* "img_" + 32 hex */
 #define ISD_STORE_SCHEMA_VERSION 1
 
 struct isd_store;
@@ -39,8 +39,8 @@ const char *isd_store_dir(const struct isd_store *st);
 
 /* Writes the encoded image to images/<id>.<ext> and records it; *id_out receives the id. */
 int isd_store_put_image(struct isd_store *st, const void *bytes, size_t n, enum isd_format fmt,
-                        int64_t expires, const char *request_id,
-                        char id_out[ISD_STORE_ID_LEN + 1], struct isd_error *err);
+                        int64_t expires, const char *request_id, char id_out[ISD_STORE_ID_LEN + 1],
+                        struct isd_error *err);
 /* Path of a stored file given its public name "<id>.<ext>"; -ISD_E_NOT_FOUND when the name is
  * not of that shape (it is never used to walk the file system otherwise). */
 int isd_store_image_path(const struct isd_store *st, const char *file, char *path, size_t cap);

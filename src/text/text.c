@@ -146,21 +146,27 @@ static int b64_value(unsigned char c)
 
 int isd_base64_decode(struct isd_buf *out, const char *s, size_t n)
 {
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1)
+    /* padding: none (URL-safe style), or "=" / "==" completing the last 4-character group */
+    size_t pad = 0;
+    while (pad < n && s[n - 1 - pad] == '=')
+        pad++;
+    size_t m = n - pad;
+    if (pad > 2 || m % 4 == 1 || (pad > 0 && (n % 4 != 0 || m % 4 != 4 - pad)))
         return -ISD_E_INVALID_VALUE;
-    int rc = isd_buf_reserve(out, n / 4 * 3 + 3);
+    size_t decoded = m / 4 * 3 + (m % 4 == 2 ? 1 : m % 4 == 3 ? 2 : 0);
+    int rc = isd_buf_reserve(out, decoded);
     if (rc < 0)
         return rc;
     unsigned char *d = (unsigned char *)out->data + out->len;
     uint32_t acc = 0;
     int bits = 0;
     size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < m; i++) {
         int v = b64_value((unsigned char)s[i]);
-        if (v < 0)
+        if (v < 0) {
+            out->data[out->len] = '\0'; /* undo what was written past len */
             return -ISD_E_INVALID_VALUE;
+        }
         acc = (acc << 6) | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
