@@ -51,7 +51,7 @@ endif
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/unit/support/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
-ifneq ($(FUZZ),)
+ifneq ($(origin FUZZ),undefined)
 FUZZ_SRC := $(sort $(wildcard $(foreach f,$(FUZZ),fuzz/fuzz_$(f).c)))
 endif
 

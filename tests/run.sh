@@ -51,7 +51,7 @@ want() {
 
 if want unit; then
     for t in $(find "$B/tests" -type f -perm -u+x 2>/dev/null | sort); do
-        selected "$t" || continue
+        selected "${t#$B/}" || continue
         out="$LOG/unit.out"
         CMOCKA_MESSAGE_OUTPUT=TAP timeout 1200 "$t" >"$out" 2>&1
         rc=$?
@@ -64,7 +64,7 @@ fi
 
 if want fuzz; then
     for t in $(find "$B/fuzz" -type f -perm -u+x -name 'fuzz_*' 2>/dev/null | sort); do
-        selected "$t" || continue
+        selected "${t#$B/}" || continue
         name=$(basename "$t")
         corpus="fuzz/corpus/$name"
         out="$LOG/fuzz.out"
@@ -123,7 +123,7 @@ if [ -n "$TSAN" ]; then
     export TSAN_OPTIONS="${TSAN_OPTIONS:-second_deadlock_stack=1}"
     if want unit; then
         for t in $(find "$TSAN/tests" -type f -perm -u+x 2>/dev/null | sort); do
-            selected "$t" || continue
+            selected "${t#$TSAN/}" || continue
             out="$LOG/unit.out"
             CMOCKA_MESSAGE_OUTPUT=TAP timeout 1200 "$t" >"$out" 2>&1
             rc=$?

@@ -36,6 +36,55 @@ void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
 void jw_base64(struct jw *w, const void *data, size_t n);
 
+/* ---- parameters, from a JSON object or a multipart form ---- */
+
+struct isd_form;
+
+/* A parameter as the request carries it. */
+enum pv_kind { PV_ABSENT, PV_NULL, PV_JSON, PV_TEXT, PV_FILE };
+struct pval {
+    enum pv_kind kind;
+    const json_t *json; /* PV_JSON */
+    const char *text;   /* PV_TEXT: the field's bytes (not NUL-safe: use len) */
+    size_t len;
+};
+
+/* Where the parameters come from, and where errors go. */
+struct params {
+    json_t *root;          /* a JSON object, or NULL */
+    struct isd_form *form; /* a multipart form, or NULL */
+    bool huge_ints;        /* the JSON body had integers beyond int64 (read as reals) */
+    struct isd_error *err;
+};
+
+struct pval api_param(struct params *p, const char *name);
+int api_get_int(struct params *p, const char *name, long min, long max, long def, long *out);
+int api_get_enum(struct params *p, const char *name, const char *const *allowed,
+                 const char *const *hidden, const char *def, const char **out);
+int api_get_bool(struct params *p, const char *name, bool *out);
+/* A string parameter (JSON string or text field) copied out, valid UTF-8; NULL when absent. */
+int api_get_string(struct params *p, const char *name, char **out, size_t *len);
+int api_err_type(struct params *p, const char *name, const char *expected, struct pval v);
+int api_err_supported(struct isd_error *e, enum isd_err_id id, const char *name, const char *value,
+                      size_t len, const char *const *supported);
+int api_get_prompt(struct params *p, const struct isd_profile *prof,
+                   struct isd_images_request *out);
+int api_get_n(struct params *p, const struct isd_profile *prof, struct isd_images_request *out);
+/* quality, response_format, output_format, output_compression, size, moderation (when
+ * `moderation` is set), background, style (dall-e-3), input_fidelity (edits), user, stream,
+ * partial_images: whichever the endpoint takes. */
+int api_get_options(struct params *p, const struct isd_profile *prof,
+                    struct isd_images_request *out);
+int api_check_combinations(struct params *p, const struct isd_profile *prof,
+                           struct isd_images_request *out);
+int api_resolve_model(struct params *p, const struct isd_api_resolver *res, const char *dflt,
+                      struct isd_images_request *out);
+json_t *api_load_json(const char *body, size_t len, bool *huge_ints, struct isd_error *err);
+void api_request_defaults(struct isd_images_request *r, enum isd_endpoint ep);
+bool api_parse_wxh(const char *s, size_t len, long *w, long *h);
+/* gpt-image-2 size rules (§4.2) for w x h; `shown` is quoted in the message. */
+int api_check_free_size(struct isd_error *e, const char *shown, long w, long h);
+
 /* "'a'", "'a' and 'b'", "'a', 'b', and 'c'" (conj "and") or with "or". */
 int api_quote_list(char *out, size_t cap, const char *const *values, const char *conj);
 /* "a string", "an integer", "a decimal number", "a boolean", "null", "an object", "an array". */

@@ -201,14 +201,21 @@ int api_quote_list(char *out, size_t cap, const char *const *values, const char 
 const char *api_json_type_phrase(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a decimal number";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a decimal number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
     }
     return "a value";
 }

@@ -4,8 +4,7 @@
  */
 #include "api/api_int.h"
 
-static void write_usage(struct jw *w, const struct isd_images_request *r,
-                        const struct isd_usage *u)
+static void write_usage(struct jw *w, const struct isd_images_request *r, const struct isd_usage *u)
 {
     long input = u->input_text_tokens + u->input_image_tokens;
     jw_key(w, "usage");
@@ -53,9 +52,8 @@ static void write_image(struct jw *w, const struct isd_images_request *r,
     jw_object_end(w);
 }
 
-int isd_api_write_images(struct isd_buf *out, const struct isd_images_request *r,
-                         int64_t created, const struct isd_api_image *images, int n,
-                         const struct isd_usage *usage)
+int isd_api_write_images(struct isd_buf *out, const struct isd_images_request *r, int64_t created,
+                         const struct isd_api_image *images, int n, const struct isd_usage *usage)
 {
     struct jw w;
     jw_init(&w, out, true);
@@ -168,8 +166,7 @@ static int end_event(struct jw *w)
 }
 
 int isd_api_write_partial_event(struct isd_buf *out, const struct isd_images_request *r,
-                                int64_t created_at, const void *bytes, size_t n,
-                                int partial_index)
+                                int64_t created_at, const void *bytes, size_t n, int partial_index)
 {
     struct jw w;
     jw_init(&w, out, false);
@@ -245,8 +242,7 @@ int isd_api_write_model(struct isd_buf *out, const struct isd_api_model_info *m)
     return w.rc;
 }
 
-int isd_api_write_model_list(struct isd_buf *out, const struct isd_api_model_info *models,
-                             size_t n)
+int isd_api_write_model_list(struct isd_buf *out, const struct isd_api_model_info *models, size_t n)
 {
     struct jw w;
     jw_init(&w, out, true);

@@ -99,9 +99,12 @@ static long gpt_image_2_tokens(const char *quality, int w, int h)
 long isd_api_image_output_tokens(const struct isd_profile *p, const char *quality, int w, int h)
 {
     switch (p->usage) {
-    case ISD_USAGE_GPT_IMAGE_1_TABLE: return gpt_image_1_tokens(quality, w, h);
-    case ISD_USAGE_GPT_IMAGE_2: return gpt_image_2_tokens(quality, w, h);
-    case ISD_USAGE_NONE: break;
+    case ISD_USAGE_GPT_IMAGE_1_TABLE:
+        return gpt_image_1_tokens(quality, w, h);
+    case ISD_USAGE_GPT_IMAGE_2:
+        return gpt_image_2_tokens(quality, w, h);
+    case ISD_USAGE_NONE:
+        break;
     }
     return 0;
 }
@@ -131,8 +134,8 @@ long isd_api_image_input_tokens(int w, int h, bool high_fidelity)
     return tokens;
 }
 
-void isd_api_usage(const struct isd_images_request *r, long input_image_tokens,
-                   int partials_sent, struct isd_usage *out)
+void isd_api_usage(const struct isd_images_request *r, long input_image_tokens, int partials_sent,
+                   struct isd_usage *out)
 {
     memset(out, 0, sizeof *out);
     if (r->profile->usage == ISD_USAGE_NONE)

@@ -57,8 +57,7 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     if (first_arg < argc) {
-        fprintf(stderr, "imagesd serve: unexpected argument '%s' (see --help)\n",
-                argv[first_arg]);
+        fprintf(stderr, "imagesd serve: unexpected argument '%s' (see --help)\n", argv[first_arg]);
         isd_config_release(&cfg);
         return 2;
     }

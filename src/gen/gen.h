@@ -34,17 +34,17 @@ enum isd_gen_op { ISD_GEN_GENERATE = 0, ISD_GEN_EDIT, ISD_GEN_VARIATION };
 
 struct isd_gen_request {
     enum isd_gen_op op;
-    const char *model;         /* public model name, e.g. "gpt-image-1" */
-    const char *prompt;        /* UTF-8, not NUL-terminated necessarily; may be empty */
-    size_t prompt_len;         /* bytes */
-    int width;                 /* resolved output width */
-    int height;                /* resolved output height */
-    const char *quality;       /* resolved: low|medium|high|standard|hd */
-    const char *style;         /* dall-e-3: vivid|natural; otherwise NULL */
-    bool transparent;          /* resolved background is transparent: output needs real alpha */
-    int n;                     /* images to produce, 1..10 */
-    uint64_t seed;             /* request seed; image i uses a seed derived from (seed, i) */
-    int partial_images;        /* partial images per image wanted, 0..3 */
+    const char *model;   /* public model name, e.g. "gpt-image-1" */
+    const char *prompt;  /* UTF-8, not NUL-terminated necessarily; may be empty */
+    size_t prompt_len;   /* bytes */
+    int width;           /* resolved output width */
+    int height;          /* resolved output height */
+    const char *quality; /* resolved: low|medium|high|standard|hd */
+    const char *style;   /* dall-e-3: vivid|natural; otherwise NULL */
+    bool transparent;    /* resolved background is transparent: output needs real alpha */
+    int n;               /* images to produce, 1..10 */
+    uint64_t seed;       /* request seed; image i uses a seed derived from (seed, i) */
+    int partial_images;  /* partial images per image wanted, 0..3 */
     const struct isd_image *inputs[ISD_GEN_MAX_INPUTS]; /* edits/variations: decoded inputs */
     int n_inputs;                                       /* 0 for generations */
     const struct isd_image *mask; /* edits: same size as inputs[0]; alpha 0 = repaint */

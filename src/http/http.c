@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,43 +28,47 @@ struct isd_http_server {
 struct isd_http_request {
     struct isd_http_server *server;
     struct MHD_Connection *conn;
-    const char *method;              /* MHD-owned, valid for the request */
-    const char *path;                /* MHD-owned, without the query string */
+    const char *method; /* MHD-owned, valid for the request */
+    const char *path;   /* MHD-owned, without the query string */
     const struct isd_http_route *route;
-    const char *path_rest;           /* points into path */
-    char request_id[40];             /* req_ + 32 hex */
+    const char *path_rest; /* points into path */
+    char request_id[40];   /* req_ + 32 hex */
     int64_t start_ns;
-    int fd;                          /* the client socket (for hangup polls) */
-    void *user;                      /* the handler's state */
+    int fd;     /* the client socket (for hangup polls) */
+    void *user; /* the handler's state */
     struct isd_buf body;
+    uint64_t body_bytes_in; /* body bytes received (streamed routes) */
+    bool body_stopped;      /* on_body refused more: the rest is dropped */
     bool body_too_large;
-    bool dispatched;                 /* the handler was called */
-    _Atomic int refs;                /* server + deferred responder + stream response */
+    bool dispatched;  /* the handler was called */
+    _Atomic int refs; /* server + deferred responder + stream response */
 
-    pthread_mutex_t lock;            /* guards everything below */
-    pthread_cond_t stream_space;     /* stream writers wait for the buffer to drain */
-    bool deferred;                   /* the connection is (or was) suspended for a response */
-    bool resumed;                    /* a deferred response arrived */
-    struct MHD_Response *response;   /* ready to be queued by the connection thread */
+    pthread_mutex_t lock;          /* guards everything below */
+    pthread_cond_t stream_space;   /* stream writers wait for the buffer to drain */
+    bool deferred;                 /* the connection is (or was) suspended for a response */
+    bool resumed;                  /* a deferred response arrived */
+    struct MHD_Response *response; /* ready to be queued by the connection thread */
     int status;
-    bool queued;                     /* the response went to MHD */
-    bool finished;                   /* MHD reported the request complete */
-    bool client_gone;                /* ... and not as a success, or a hangup was seen */
-    uint64_t body_bytes;             /* length of the queued body (0 for streams) */
+    bool queued;         /* the response went to MHD */
+    bool finished;       /* MHD reported the request complete */
+    bool client_gone;    /* ... and not as a success, or a hangup was seen */
+    uint64_t body_bytes; /* length of the queued body (0 for streams) */
     /* stream state */
     bool streaming;
-    struct isd_buf stream_buf;       /* unsent bytes from stream_sent */
-    size_t stream_sent;              /* offset of the first unsent byte */
+    struct isd_buf stream_buf; /* unsent bytes from stream_sent */
+    size_t stream_sent;        /* offset of the first unsent byte */
     bool stream_ended;
-    bool reader_waiting;             /* the content reader suspended the connection */
-    int64_t stream_last_ns;          /* last write by the producer */
-    uint64_t stream_bytes;           /* total bytes handed to MHD */
+    bool reader_waiting;    /* the content reader suspended the connection */
+    int64_t stream_last_ns; /* last write by the producer */
+    uint64_t stream_bytes;  /* total bytes handed to MHD */
 };
 
 static void request_unref(struct isd_http_request *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) != 1)
         return;
+    if (r->user && r->server->cfg.user_free)
+        r->server->cfg.user_free(r->user);
     if (r->response)
         MHD_destroy_response(r->response);
     isd_buf_release(&r->body);
@@ -73,9 +78,8 @@ static void request_unref(struct isd_http_request *r)
     free(r);
 }
 
-static struct isd_http_request *request_new(struct isd_http_server *s,
-                                            struct MHD_Connection *conn, const char *method,
-                                            const char *url)
+static struct isd_http_request *request_new(struct isd_http_server *s, struct MHD_Connection *conn,
+                                            const char *method, const char *url)
 {
     struct isd_http_request *r = calloc(1, sizeof *r);
     if (!r)
@@ -123,9 +127,9 @@ static bool method_matches(const char *route_method, const char *method)
 }
 
 /* The route for (method, path); *path_known tells whether any route has that path. */
-static const struct isd_http_route *find_route(const struct isd_http_server *s,
-                                               const char *method, const char *path,
-                                               bool *path_known, const char **rest)
+static const struct isd_http_route *find_route(const struct isd_http_server *s, const char *method,
+                                               const char *path, bool *path_known,
+                                               const char **rest)
 {
     *path_known = false;
     for (size_t i = 0; i < s->cfg.n_routes; i++) {
@@ -188,12 +192,10 @@ static void deliver(struct isd_http_request *r, struct MHD_Response *resp, int s
         request_unref(r);
 }
 
-void isd_http_respond(struct isd_http_request *r, int status, const char *content_type,
-                      char *body, size_t len, const struct isd_http_header *headers,
-                      size_t n_headers)
+void isd_http_respond(struct isd_http_request *r, int status, const char *content_type, char *body,
+                      size_t len, const struct isd_http_header *headers, size_t n_headers)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer_with_free_callback(len, body, free);
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
     if (!resp) {
         free(body);
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -218,13 +220,11 @@ void isd_http_respond_error(struct isd_http_request *r, const struct isd_error *
     }
     size_t len;
     char *body = isd_buf_detach(&b, &len);
-    isd_http_respond(r, isd_err_status(e->id), "application/json", body, len, headers,
-                     n_headers);
+    isd_http_respond(r, isd_err_status(e->id), "application/json", body, len, headers, n_headers);
 }
 
-void isd_http_respond_file(struct isd_http_request *r, int status, const char *content_type,
-                           int fd, uint64_t size, const struct isd_http_header *headers,
-                           size_t n_headers)
+void isd_http_respond_file(struct isd_http_request *r, int status, const char *content_type, int fd,
+                           uint64_t size, const struct isd_http_header *headers, size_t n_headers)
 {
     struct MHD_Response *resp = MHD_create_response_from_fd64(size, fd);
     if (!resp) {
@@ -478,8 +478,7 @@ static void respond_no_route(struct isd_http_request *r, bool path_known)
 {
     struct isd_error e;
     if (path_known)
-        isd_err_set(&e, ISD_E_METHOD, NULL, "Invalid method for URL (%s %s)", r->method,
-                    r->path);
+        isd_err_set(&e, ISD_E_METHOD, NULL, "Invalid method for URL (%s %s)", r->method, r->path);
     else
         isd_err_set(&e, ISD_E_NO_ROUTE, NULL, "Invalid URL (%s %s)", r->method, r->path);
     isd_http_respond_error(r, &e, NULL, 0);
@@ -500,9 +499,8 @@ static void preflight(struct isd_http_request *r)
 static void respond_too_large(struct isd_http_request *r)
 {
     struct isd_error e;
-    isd_err_set(&e, ISD_E_TOO_LARGE, NULL,
-                "Request body too large for %s: the limit is %ld bytes.", r->path,
-                r->route->max_body);
+    isd_err_set(&e, ISD_E_TOO_LARGE, NULL, "Request body too large for %s: the limit is %ld bytes.",
+                r->path, r->route->max_body);
     isd_http_respond_error(r, &e, NULL, 0);
 }
 
@@ -525,14 +523,48 @@ static void first_call(struct isd_http_server *s, struct isd_http_request *r)
         char *end;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (errno || *end || n > (unsigned long long)r->route->max_body)
-            respond_too_large(r);
+        if (errno || *end || n > (unsigned long long)r->route->max_body) {
+            /* A client waiting for "100 Continue" has not sent the body: answer now. Others are
+             * already sending it, and most (Node's fetch among them) report a reset instead of
+             * our answer if the connection closes under them, so the body is read and dropped
+             * first, unless it is absurdly large. */
+            const char *expect = isd_http_header(r, "expect");
+            unsigned long long drain_cap =
+                4ULL * (unsigned long long)r->route->max_body + (64ULL << 20);
+            if (errno || *end || n > drain_cap ||
+                (expect && strcasecmp(expect, "100-continue") == 0))
+                respond_too_large(r);
+            else
+                r->body_too_large = true;
+        }
     }
 }
 
+/* One piece of request body: buffered within the route's ceiling, or handed to on_body. */
+static void take_body(struct isd_http_server *s, struct isd_http_request *r, const char *data,
+                      size_t n)
+{
+    if (r->body_too_large || r->queued || r->response)
+        return;
+    if (!r->route->on_body) {
+        if (isd_buf_append(&r->body, data, n) < 0) {
+            r->body_too_large = true;
+            isd_buf_release(&r->body);
+        }
+        return;
+    }
+    r->body_bytes_in += n;
+    if (r->body_bytes_in > (uint64_t)r->route->max_body) {
+        r->body_too_large = true;
+        return;
+    }
+    if (!r->body_stopped && r->route->on_body(r, s->cfg.ctx, data, n) < 0)
+        r->body_stopped = true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)version;
     struct isd_http_server *s = cls;
@@ -546,11 +578,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue_ready(r);
     }
     if (*upload_size) {
-        if (!r->body_too_large && !r->queued && !r->response &&
-            isd_buf_append(&r->body, upload_data, *upload_size) < 0) {
-            r->body_too_large = true;
-            isd_buf_release(&r->body);
-        }
+        take_body(s, r, upload_data, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
@@ -571,8 +599,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     pthread_mutex_unlock(&r->lock);
     if (!answered) {
         struct isd_error e;
-        isd_err_set(&e, ISD_E_INTERNAL, NULL, "The server had an error while processing your "
-                                              "request. Sorry about that!");
+        isd_err_set(&e, ISD_E_INTERNAL, NULL,
+                    "The server had an error while processing your "
+                    "request. Sorry about that!");
         isd_http_respond_error(r, &e, NULL, 0);
     }
     return queue_ready(r);
@@ -615,8 +644,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* "HOST:PORT" / "[v6]:PORT" → socket address. */
-static int resolve_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
-                          bool *v6, struct isd_error *err)
+static int resolve_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, bool *v6,
+                          struct isd_error *err)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
@@ -633,13 +662,14 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss, sockl
         return isd_err_set(err, ISD_E_INVALID_VALUE, "listen", "listen host is too long");
     memcpy(host, h, hl);
     host[hl] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai);
     if (rc != 0)
-        return isd_err_set(err, ISD_E_INVALID_VALUE, "listen", "listen address '%s': %s",
-                           listen, gai_strerror(rc));
+        return isd_err_set(err, ISD_E_INVALID_VALUE, "listen", "listen address '%s': %s", listen,
+                           gai_strerror(rc));
     memcpy(ss, ai->ai_addr, ai->ai_addrlen);
     *len = ai->ai_addrlen;
     *v6 = ai->ai_family == AF_INET6;

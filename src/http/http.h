@@ -51,21 +51,28 @@ struct isd_http_route {
     const char *method; /* "GET", "POST", ...; GET routes also answer HEAD */
     const char *path;   /* exact path, or a prefix ending in '*', e.g. "/images/" + '*' */
     void (*handler)(struct isd_http_request *req, void *ctx);
-    long max_body;      /* largest body accepted (bytes); 0 = none */
+    long max_body; /* largest body accepted (bytes); 0 = none */
+    /* Optional: the body is handed over as it arrives instead of being buffered (uploads).
+     * Called on the connection thread for each piece, in order; a negative return stops the
+     * calls (the rest of the body is read and dropped) and the handler, which still runs at
+     * the end, finds out from its own state (isd_http_user). */
+    int (*on_body)(struct isd_http_request *req, void *ctx, const char *data, size_t n);
 };
 
 struct isd_http_config {
-    const char *listen;                 /* "HOST:PORT", "[v6]:PORT"; port 0 = any free port */
+    const char *listen; /* "HOST:PORT", "[v6]:PORT"; port 0 = any free port */
     const struct isd_http_route *routes;
     size_t n_routes;
-    void *ctx;                          /* passed to handlers */
+    void *ctx; /* passed to handlers */
     /* Writes the body of an error response for `e` (the status comes from err.h). */
     int (*error_body)(const struct isd_error *e, struct isd_buf *out);
     const struct isd_http_header *fixed_headers; /* added to every response */
     size_t n_fixed_headers;
-    const char *processing_header;      /* e.g. "openai-processing-ms"; NULL = none */
-    unsigned connection_timeout;        /* idle seconds before a connection is closed */
-    size_t stream_buffer;               /* unsent stream bytes before writers block */
+    const char *processing_header; /* e.g. "openai-processing-ms"; NULL = none */
+    unsigned connection_timeout;   /* idle seconds before a connection is closed */
+    size_t stream_buffer;          /* unsent stream bytes before writers block */
+    /* Frees a request's user state (isd_http_set_user) when the request itself is freed. */
+    void (*user_free)(void *user);
     /* Called once per request when it is finished (on the connection thread): for the access
      * log. `status` is 0 when no response was sent; `bytes` is the body length sent. */
     void (*on_done)(void *ctx, struct isd_http_request *req, int status, uint64_t bytes,
@@ -91,7 +98,8 @@ const char *isd_http_query(const struct isd_http_request *r, const char *name);
 const char *isd_http_body(const struct isd_http_request *r, size_t *len);
 const char *isd_http_request_id(const struct isd_http_request *r);
 int64_t isd_http_start_ns(const struct isd_http_request *r); /* monotonic arrival time */
-/* Per-request slot for the handler's own state (not freed by this module). */
+/* Per-request slot for the handler's own state, freed with the request by the config's
+ * user_free hook. */
 void isd_http_set_user(struct isd_http_request *r, void *user);
 void *isd_http_user(const struct isd_http_request *r);
 
@@ -106,16 +114,14 @@ bool isd_http_client_gone(struct isd_http_request *r);
 /* ---- responding ---- */
 void isd_http_defer(struct isd_http_request *r);
 /* Takes ownership of `body` (malloc'd, may be NULL when len is 0). Headers are copied. */
-void isd_http_respond(struct isd_http_request *r, int status, const char *content_type,
-                      char *body, size_t len, const struct isd_http_header *headers,
-                      size_t n_headers);
+void isd_http_respond(struct isd_http_request *r, int status, const char *content_type, char *body,
+                      size_t len, const struct isd_http_header *headers, size_t n_headers);
 /* An error response: status from err.h, body from the error_body hook. */
 void isd_http_respond_error(struct isd_http_request *r, const struct isd_error *e,
                             const struct isd_http_header *headers, size_t n_headers);
 /* Sends `size` bytes of the open file `fd` (closed by this module). */
-void isd_http_respond_file(struct isd_http_request *r, int status, const char *content_type,
-                           int fd, uint64_t size, const struct isd_http_header *headers,
-                           size_t n_headers);
+void isd_http_respond_file(struct isd_http_request *r, int status, const char *content_type, int fd,
+                           uint64_t size, const struct isd_http_header *headers, size_t n_headers);
 
 int isd_http_stream_begin(struct isd_http_request *r, int status, const char *content_type,
                           const struct isd_http_header *headers, size_t n_headers);

@@ -216,3 +216,32 @@ out:
     free(yw);
     return dst;
 }
+
+struct isd_image *isd_image_resize_nearest(const struct isd_image *src, int width, int height,
+                                           struct isd_error *err)
+{
+    if (src->width == width && src->height == height)
+        return isd_image_clone(src, err);
+    struct isd_image *dst = isd_image_new(width, height, err);
+    if (!dst)
+        return NULL;
+    for (int y = 0; y < height; y++) {
+        int sy = (int)(((int64_t)y * 2 + 1) * src->height / (2 * (int64_t)height));
+        for (int x = 0; x < width; x++) {
+            int sx = (int)(((int64_t)x * 2 + 1) * src->width / (2 * (int64_t)width));
+            memcpy(isd_image_px(dst, x, y), isd_image_px(src, sx, sy), 4);
+        }
+    }
+    dst->has_alpha = src->has_alpha;
+    return dst;
+}
+
+struct isd_image *isd_image_shrink_to_fit(const struct isd_image *src, int width, int height,
+                                          struct isd_error *err)
+{
+    if (src->width <= width && src->height <= height)
+        return NULL;
+    double s = fmin((double)width / src->width, (double)height / src->height);
+    int w = (int)lround(src->width * s), h = (int)lround(src->height * s);
+    return isd_image_resize(src, w < 1 ? 1 : w, h < 1 ? 1 : h, err);
+}

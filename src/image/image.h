@@ -58,4 +58,12 @@ bool isd_image_scan_alpha(struct isd_image *im);
 struct isd_image *isd_image_resize(const struct isd_image *src, int width, int height,
                                    struct isd_error *err);
 
+/* Nearest-neighbour resampling (for masks, which must stay crisp); exact copy at equal size. */
+struct isd_image *isd_image_resize_nearest(const struct isd_image *src, int width, int height,
+                                           struct isd_error *err);
+/* When `src` is larger than width x height on either side, a copy shrunk to fit inside it
+ * (aspect kept, area filtering); otherwise NULL with no error (use src as it is). */
+struct isd_image *isd_image_shrink_to_fit(const struct isd_image *src, int width, int height,
+                                          struct isd_error *err);
+
 #endif

@@ -200,4 +200,6 @@ void isd_catalogue_resolver(const struct isd_catalogue *cat, const struct isd_co
     out->lookup = resolve;
     out->default_model = cfg->default_model;
     out->default_gpt_model = cfg->default_gpt_model;
+    out->default_edit_model = cfg->default_edit_model;
+    out->remote_images = cfg->remote_images != 0;
 }

@@ -153,11 +153,10 @@ void srv_handle_health(struct isd_http_request *req, void *ctx)
     struct isd_jobs_stats st;
     isd_jobs_stats(srv->jobs, &st);
     json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "status", "ok",
-                          "workers", st.workers, "busy", st.busy, "queued", st.queued,
-                          "submitted", (json_int_t)st.submitted, "completed",
-                          (json_int_t)st.completed, "cancelled", (json_int_t)st.cancelled,
-                          "rejected_busy", (json_int_t)st.rejected_busy, "timed_out",
-                          (json_int_t)st.timed_out);
+                          "workers", st.workers, "busy", st.busy, "queued", st.queued, "submitted",
+                          (json_int_t)st.submitted, "completed", (json_int_t)st.completed,
+                          "cancelled", (json_int_t)st.cancelled, "rejected_busy",
+                          (json_int_t)st.rejected_busy, "timed_out", (json_int_t)st.timed_out);
     char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
     json_decref(o);
     if (!text) {
@@ -190,10 +189,10 @@ void srv_handle_image_file(struct isd_http_request *req, void *ctx)
     errno = 0;
     long long expires = exp ? strtoll(exp, &end, 10) : 0;
     bool well_formed = exp && sig && *exp && end && *end == '\0' && errno == 0;
-    enum isd_sign_result v =
-        well_formed ? isd_sign_check(isd_store_secret(srv->store), file, expires, sig,
-                                     strlen(sig), isd_time_unix())
-                    : ISD_SIGN_BAD;
+    enum isd_sign_result v = well_formed
+                                 ? isd_sign_check(isd_store_secret(srv->store), file, expires, sig,
+                                                  strlen(sig), isd_time_unix())
+                                 : ISD_SIGN_BAD;
     if (v == ISD_SIGN_BAD) {
         isd_err_set(&e, ISD_E_FORBIDDEN, NULL,
                     "This image link is invalid: its signature does not match.");

@@ -1,18 +1,22 @@
 #include "server/server_int.h"
 
+#include "fetch/fetch.h"
 #include "log/log.h"
 #include "sys/sys.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* Body ceilings beyond the configured JSON limit: GET routes take no body. */
+/* Body ceilings come from the config (set_route_limits); GET routes take no body. */
 static struct isd_http_route routes[] = {
     {"POST", "/v1/images/generations", srv_handle_generations, 0},
+    {"POST", "/v1/images/edits", srv_handle_edits, 0, srv_upload_body},
+    {"POST", "/v1/images/variations", srv_handle_variations, 0, srv_upload_body},
     {"GET", "/v1/models", srv_handle_models, 0},
     {"GET", "/v1/models/*", srv_handle_model, 0},
     {"GET", "/healthz", srv_handle_health, 0},
@@ -71,6 +75,8 @@ static void base_url(const char *listen, int port, bool for_links, char *out, si
 static void set_route_limits(const struct isd_config *cfg)
 {
     routes[0].max_body = cfg->max_body_bytes;
+    routes[1].max_body = cfg->max_upload_bytes;
+    routes[2].max_body = cfg->max_upload_bytes;
 }
 
 static int start(struct server *srv, struct isd_error *err)
@@ -85,15 +91,13 @@ static int start(struct server *srv, struct isd_error *err)
         return rc;
     isd_catalogue_resolver(srv->catalogue, cfg, &srv->resolver);
     if (!isd_catalogue_find(srv->catalogue, cfg->default_model, strlen(cfg->default_model)) ||
-        !isd_catalogue_find(srv->catalogue, cfg->default_gpt_model,
-                            strlen(cfg->default_gpt_model)))
+        !isd_catalogue_find(srv->catalogue, cfg->default_gpt_model, strlen(cfg->default_gpt_model)))
         return isd_err_set(err, ISD_E_INVALID_VALUE, "default-model",
                            "default-model '%s' / default-gpt-model '%s': not in the model "
                            "catalogue",
                            cfg->default_model, cfg->default_gpt_model);
-    struct isd_jobs_config jc = {.workers = (int)cfg->workers,
-                                 .queue_size = (int)cfg->queue_size,
-                                 .poll_ms = 100};
+    struct isd_jobs_config jc = {
+        .workers = (int)cfg->workers, .queue_size = (int)cfg->queue_size, .poll_ms = 100};
     rc = isd_jobs_new(&jc, &srv->jobs, err);
     if (rc < 0)
         return rc;
@@ -109,6 +113,7 @@ static int start(struct server *srv, struct isd_error *err)
         .processing_header = "openai-processing-ms",
         .connection_timeout = 120,
         .stream_buffer = 8u << 20,
+        .user_free = srv_upload_free,
         .on_done = access_log,
     };
     rc = isd_http_start(&hc, &srv->http, err);
@@ -185,8 +190,14 @@ int isd_server_run(const struct isd_config *cfg, struct isd_error *err)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Large buffers (uploads, images) come from mmap and go back to the system when freed, so
+     * resident memory follows the live data instead of the high-water mark. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     struct server srv = {.cfg = cfg};
-    int rc = start(&srv, err);
+    int rc = isd_fetch_global_init(err);
+    if (rc < 0)
+        return rc;
+    rc = start(&srv, err);
     if (rc < 0) {
         stop(&srv);
         return rc;

@@ -5,6 +5,8 @@
  *
  * Routes:
  *   POST /v1/images/generations   validate (api) on the connection thread, then a job
+ *   POST /v1/images/edits         multipart (streamed, validated at its end) or JSON (a job)
+ *   POST /v1/images/variations    multipart
  *   GET  /v1/models, /v1/models/{id}
  *   GET  /healthz                 {"status":"ok", ...job counters}
  *   GET  /images/{id}.{ext}?expires=&sig=   stored images behind signed links (no auth)

@@ -36,8 +36,17 @@ void srv_respond_json(struct isd_http_request *req, int status, struct isd_buf *
 /* True when the Content-Type's media type is `want` (case-insensitive, parameters ignored). */
 bool srv_content_type_is(struct isd_http_request *req, const char *want);
 
+/* upload.c: edits and variations (multipart or JSON bodies, consumed as they arrive). */
+int srv_upload_body(struct isd_http_request *req, void *ctx, const char *data, size_t n);
+void srv_upload_free(void *user);
+void srv_handle_edits(struct isd_http_request *req, void *ctx);
+void srv_handle_variations(struct isd_http_request *req, void *ctx);
+
 /* generate.c: runs a validated images request as a job; takes over `ireq`. */
 void srv_start_images_job(struct server *srv, struct isd_http_request *req,
                           struct isd_images_request *ireq);
+/* ... or a JSON edit body still to validate (on the worker); takes over `body`. */
+void srv_start_edit_json_job(struct server *srv, struct isd_http_request *req,
+                             struct isd_buf *body);
 
 #endif

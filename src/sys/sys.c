@@ -107,7 +107,7 @@ int isd_read_file(const char *path, struct isd_buf *out, struct isd_error *err)
         if (rc < 0) {
             close(fd);
             if (err)
-                return isd_err_set(err, (enum isd_err_id)-rc, NULL, "file '%s' is too large",
+                return isd_err_set(err, (enum isd_err_id) - rc, NULL, "file '%s' is too large",
                                    path);
             return rc;
         }

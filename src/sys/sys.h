@@ -14,10 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int64_t isd_time_unix(void);  /* wall clock, seconds */
-int64_t isd_time_ms(void);    /* wall clock, milliseconds */
-int64_t isd_mono_ns(void);    /* monotonic clock, nanoseconds */
-double isd_mono_sec(void);    /* monotonic clock, seconds */
+int64_t isd_time_unix(void); /* wall clock, seconds */
+int64_t isd_time_ms(void);   /* wall clock, milliseconds */
+int64_t isd_mono_ns(void);   /* monotonic clock, nanoseconds */
+double isd_mono_sec(void);   /* monotonic clock, seconds */
 
 /* Fills `p` with n cryptographically secure random bytes (getrandom). */
 int isd_random_bytes(void *p, size_t n);

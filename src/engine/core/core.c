@@ -20,16 +20,26 @@ int isd_eng_fail(struct isd_eng_error *e, int code, const char *fmt, ...)
 const char *isd_eng_code_name(int code)
 {
     switch (code) {
-    case ISD_ENG_OK: return "ok";
-    case ISD_ENG_EIO: return "io";
-    case ISD_ENG_EFORMAT: return "format";
-    case ISD_ENG_ENOMEM: return "nomem";
-    case ISD_ENG_EINVAL: return "invalid";
-    case ISD_ENG_EMISSING: return "missing";
-    case ISD_ENG_ESHAPE: return "shape";
-    case ISD_ENG_EUNSUPPORTED: return "unsupported";
-    case ISD_ENG_ECANCELLED: return "cancelled";
-    default: return "unknown";
+    case ISD_ENG_OK:
+        return "ok";
+    case ISD_ENG_EIO:
+        return "io";
+    case ISD_ENG_EFORMAT:
+        return "format";
+    case ISD_ENG_ENOMEM:
+        return "nomem";
+    case ISD_ENG_EINVAL:
+        return "invalid";
+    case ISD_ENG_EMISSING:
+        return "missing";
+    case ISD_ENG_ESHAPE:
+        return "shape";
+    case ISD_ENG_EUNSUPPORTED:
+        return "unsupported";
+    case ISD_ENG_ECANCELLED:
+        return "cancelled";
+    default:
+        return "unknown";
     }
 }
 

@@ -4,9 +4,9 @@
  *
  * The engine (src/engine/...) knows nothing of HTTP, the API's JSON or the rest of imagesd; it
  * depends on libc, libm, pthreads, BLAS, and for reading model files jansson (safetensors
- * headers, vocab.json, scheduler_config.json) and PCRE2 (the CLIP pre-tokenizer). Its fallible functions return 0 or a negative
- * ISD_ENG_E* code and fill a caller-owned `struct isd_eng_error` (may be NULL) with a message
- * that names the file, tensor or parameter at fault:
+ * headers, vocab.json, scheduler_config.json) and PCRE2 (the CLIP pre-tokenizer). Its fallible
+ * functions return 0 or a negative ISD_ENG_E* code and fill a caller-owned `struct isd_eng_error`
+ * (may be NULL) with a message that names the file, tensor or parameter at fault:
  *
  *     struct isd_eng_error err = {0};
  *     if (isd_eng_something(..., &err) < 0)
