@@ -83,8 +83,11 @@ all: $(BIN)
 $(BIN): $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
 
+# ar names members by basename: two sources with one name would shadow each other
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)
+	@dups=$$(for f in $^; do basename $$f; done | sort | uniq -d); \
+	  [ -z "$$dups" ] || { echo "error: object names used twice in src/: $$dups" >&2; exit 1; }
 	rm -f $@
 	ar rcs $@ $^
 
@@ -157,7 +160,8 @@ test: deps-test $(NODE_DEPS)
 	@sh tests/run.sh build/asan build/tsan
 
 # under ThreadSanitizer: the server and the unit tests of the threaded modules
-TSAN_TESTS := $(filter $(BUILD)/tests/jobs/%,$(TEST_BIN))
+TSAN_TESTS := $(filter $(BUILD)/tests/jobs/% $(BUILD)/tests/metrics/% $(BUILD)/tests/limits/% \
+              $(BUILD)/tests/ledger/%,$(TEST_BIN))
 tsan-bin: $(BIN) $(TSAN_TESTS)
 .PHONY: tsan-bin
 

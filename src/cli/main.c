@@ -2,6 +2,7 @@
  * imagesd: the command line. `imagesd serve` runs the server; more commands join as they are
  * built. Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
  */
+#include "cli/cli.h"
 #include "config/config.h"
 #include "server/server.h"
 
@@ -19,6 +20,8 @@ static void usage(FILE *f)
                "\n"
                "commands:\n"
                "  serve      run the OpenAI-compatible Images API server\n"
+               "  keys       create, list and revoke API keys (imagesd keys for help)\n"
+               "  usage      totals from the usage ledger (--since, --by key|model|day, --json)\n"
                "  version    print the version\n"
                "  help       this text; `imagesd serve --help` lists the server options\n");
 }
@@ -77,6 +80,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return isd_cli_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "usage") == 0)
+        return isd_cli_usage(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("imagesd %s\n", IMAGESD_VERSION);
         return 0;

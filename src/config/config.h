@@ -69,6 +69,10 @@ struct isd_config {
     long mock_seed;              /* request seed for the mock generator */
     long mock_delay_ms;          /* mock: pause after each render stage (testing progress) */
     char *font;                  /* TTF for the mock generator's text */
+    long ledger;                 /* write the usage ledger (0/1) */
+    long rate_window;            /* seconds over which per-key rate limits refill */
+    long insecure_no_auth;       /* allow serving a non-loopback address without API keys (0/1) */
+    char *metrics_listen;        /* HOST:PORT serving /metrics without a key, or NULL */
     char *log_level;             /* debug|info|warn|error */
     char *log_format;            /* logfmt|json */
     /* sections from the file */

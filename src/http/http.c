@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
@@ -40,8 +42,10 @@ struct isd_http_request {
     uint64_t body_bytes_in; /* body bytes received (streamed routes) */
     bool body_stopped;      /* on_body refused more: the rest is dropped */
     bool body_too_large;
-    bool dispatched;  /* the handler was called */
-    _Atomic int refs; /* server + deferred responder + stream response */
+    bool refused;             /* answered with `refusal`: the body is dropped */
+    struct isd_error refusal; /* why: 404, 405, 413, or the admit hook's reason */
+    bool dispatched;          /* the handler was called */
+    _Atomic int refs;         /* server + deferred responder + stream response */
 
     pthread_mutex_t lock;          /* guards everything below */
     pthread_cond_t stream_space;   /* stream writers wait for the buffer to drain */
@@ -239,6 +243,14 @@ void isd_http_respond_file(struct isd_http_request *r, int status, const char *c
     r->body_bytes = size;
     pthread_mutex_unlock(&r->lock);
     deliver(r, resp, status);
+}
+
+bool isd_http_is_deferred(struct isd_http_request *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool d = r->deferred;
+    pthread_mutex_unlock(&r->lock);
+    return d;
 }
 
 void isd_http_defer(struct isd_http_request *r)
@@ -440,6 +452,11 @@ const char *isd_http_request_id(const struct isd_http_request *r)
     return r->request_id;
 }
 
+int isd_http_route_tag(const struct isd_http_request *r)
+{
+    return r->route ? r->route->tag : -1;
+}
+
 int64_t isd_http_start_ns(const struct isd_http_request *r)
 {
     return r->start_ns;
@@ -473,17 +490,6 @@ static enum MHD_Result queue_ready(struct isd_http_request *r)
     return rc;
 }
 
-/* 404 "Invalid URL (POST /x)" or 405 "Invalid method for URL (GET /x)", as OpenAI words them. */
-static void respond_no_route(struct isd_http_request *r, bool path_known)
-{
-    struct isd_error e;
-    if (path_known)
-        isd_err_set(&e, ISD_E_METHOD, NULL, "Invalid method for URL (%s %s)", r->method, r->path);
-    else
-        isd_err_set(&e, ISD_E_NO_ROUTE, NULL, "Invalid URL (%s %s)", r->method, r->path);
-    isd_http_respond_error(r, &e, NULL, 0);
-}
-
 static void preflight(struct isd_http_request *r)
 {
     const char *want = isd_http_header(r, "access-control-request-headers");
@@ -496,12 +502,53 @@ static void preflight(struct isd_http_request *r)
     isd_http_respond(r, 204, NULL, NULL, 0, h, sizeof h / sizeof h[0]);
 }
 
-static void respond_too_large(struct isd_http_request *r)
+/* Answers a refused request through the server's error hook (or directly). */
+static void answer_refusal(struct isd_http_server *s, struct isd_http_request *r)
+{
+    r->dispatched = true;
+    if (s->cfg.on_error)
+        s->cfg.on_error(r, s->cfg.ctx, &r->refusal);
+    else
+        isd_http_respond_error(r, &r->refusal, NULL, 0);
+}
+
+/* Refuses a request whose headers are read. A client with no body to send, or waiting for
+ * "100 Continue", is answered now. One already sending a body is answered once it is read
+ * (and dropped): most clients, Node's fetch among them, report a reset instead of our answer
+ * if the connection closes under them. An absurdly large declared body is answered at once. */
+static void refuse(struct isd_http_server *s, struct isd_http_request *r, const struct isd_error *e)
+{
+    r->refused = true;
+    r->refusal = *e;
+    const char *cl = isd_http_header(r, "content-length");
+    const char *te = isd_http_header(r, "transfer-encoding");
+    const char *expect = isd_http_header(r, "expect");
+    unsigned long long declared = 0;
+    if (cl) {
+        char *end;
+        errno = 0;
+        declared = strtoull(cl, &end, 10);
+        if (errno || *end)
+            declared = ULLONG_MAX;
+    }
+    long limit = r->route ? r->route->max_body : 0;
+    unsigned long long drain_cap = 4ULL * (unsigned long long)limit + (64ULL << 20);
+    bool no_body = (!cl || declared == 0) && !te;
+    if (no_body || declared > drain_cap || (expect && strcasecmp(expect, "100-continue") == 0))
+        answer_refusal(s, r);
+}
+
+static void refuse_with(struct isd_http_server *s, struct isd_http_request *r, enum isd_err_id id,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void refuse_with(struct isd_http_server *s, struct isd_http_request *r, enum isd_err_id id,
+                        const char *fmt, ...)
 {
     struct isd_error e;
-    isd_err_set(&e, ISD_E_TOO_LARGE, NULL, "Request body too large for %s: the limit is %ld bytes.",
-                r->path, r->route->max_body);
-    isd_http_respond_error(r, &e, NULL, 0);
+    va_list ap;
+    va_start(ap, fmt);
+    isd_err_setv(&e, id, NULL, fmt, ap);
+    va_end(ap);
+    refuse(s, r, &e);
 }
 
 static void first_call(struct isd_http_server *s, struct isd_http_request *r)
@@ -511,32 +558,30 @@ static void first_call(struct isd_http_server *s, struct isd_http_request *r)
     r->route = find_route(s, r->method, r->path, &path_known, &rest);
     r->path_rest = rest;
     if (!r->route) {
+        /* OpenAI's wording: "Invalid URL (POST /x)", "Invalid method for URL (GET /x)" */
         if (path_known && strcmp(r->method, "OPTIONS") == 0)
             preflight(r);
+        else if (path_known)
+            refuse_with(s, r, ISD_E_METHOD, "Invalid method for URL (%s %s)", r->method, r->path);
         else
-            respond_no_route(r, path_known);
+            refuse_with(s, r, ISD_E_NO_ROUTE, "Invalid URL (%s %s)", r->method, r->path);
         return;
     }
     r->body.max = (size_t)r->route->max_body;
+    struct isd_error e;
+    if (s->cfg.admit && s->cfg.admit(r, s->cfg.ctx, &e) < 0) {
+        refuse(s, r, &e);
+        return;
+    }
     const char *cl = isd_http_header(r, "content-length");
     if (cl) {
         char *end;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (errno || *end || n > (unsigned long long)r->route->max_body) {
-            /* A client waiting for "100 Continue" has not sent the body: answer now. Others are
-             * already sending it, and most (Node's fetch among them) report a reset instead of
-             * our answer if the connection closes under them, so the body is read and dropped
-             * first, unless it is absurdly large. */
-            const char *expect = isd_http_header(r, "expect");
-            unsigned long long drain_cap =
-                4ULL * (unsigned long long)r->route->max_body + (64ULL << 20);
-            if (errno || *end || n > drain_cap ||
-                (expect && strcasecmp(expect, "100-continue") == 0))
-                respond_too_large(r);
-            else
-                r->body_too_large = true;
-        }
+        if (errno || *end || n > (unsigned long long)r->route->max_body)
+            refuse_with(s, r, ISD_E_TOO_LARGE,
+                        "Request body too large for %s: the limit is %ld bytes.", r->path,
+                        r->route->max_body);
     }
 }
 
@@ -544,7 +589,7 @@ static void first_call(struct isd_http_server *s, struct isd_http_request *r)
 static void take_body(struct isd_http_server *s, struct isd_http_request *r, const char *data,
                       size_t n)
 {
-    if (r->body_too_large || r->queued || r->response)
+    if (r->body_too_large || r->refused || r->queued || r->response)
         return;
     if (!r->route->on_body) {
         if (isd_buf_append(&r->body, data, n) < 0) {
@@ -588,10 +633,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue_ready(r);
     if (r->dispatched)
         return MHD_YES; /* resumed without a response yet: nothing to do */
-    r->dispatched = true;
-    if (r->body_too_large) {
-        respond_too_large(r);
+    if (r->body_too_large && !r->refused)
+        refuse_with(s, r, ISD_E_TOO_LARGE, "Request body too large for %s: the limit is %ld bytes.",
+                    r->path, r->route->max_body);
+    if (r->refused) {
+        if (!r->dispatched)
+            answer_refusal(s, r);
     } else {
+        r->dispatched = true;
         r->route->handler(r, s->cfg.ctx);
     }
     pthread_mutex_lock(&r->lock);
@@ -675,6 +724,14 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss, sockl
     *v6 = ai->ai_family == AF_INET6;
     freeaddrinfo(ai);
     return 0;
+}
+
+int isd_http_check_listen(const char *listen, struct isd_error *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    bool v6;
+    return resolve_listen(listen, &ss, &sl, &v6, err);
 }
 
 int isd_http_start(const struct isd_http_config *cfg, struct isd_http_server **out,

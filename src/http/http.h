@@ -48,6 +48,7 @@ struct isd_http_header {
 };
 
 struct isd_http_route {
+    int tag;            /* the caller's name for the route (isd_http_route_tag) */
     const char *method; /* "GET", "POST", ...; GET routes also answer HEAD */
     const char *path;   /* exact path, or a prefix ending in '*', e.g. "/images/" + '*' */
     void (*handler)(struct isd_http_request *req, void *ctx);
@@ -71,6 +72,15 @@ struct isd_http_config {
     const char *processing_header; /* e.g. "openai-processing-ms"; NULL = none */
     unsigned connection_timeout;   /* idle seconds before a connection is closed */
     size_t stream_buffer;          /* unsent stream bytes before writers block */
+    /* Optional: called on the connection thread once a request's route is known and its
+     * headers are read, before its body (authentication, request-rate limits). Returns 0 to
+     * go on, or fills `e` and returns < 0 to refuse the request. */
+    int (*admit)(struct isd_http_request *req, void *ctx, struct isd_error *e);
+    /* Optional: answers every refusal (the admit hook's, 404, 405, 413); it must respond,
+     * possibly after deferring. NULL: isd_http_respond_error. A refused request is answered at
+     * once when the client has no body to send (or awaits "100 Continue"), otherwise after its
+     * body has been read and dropped, so that clients read the answer instead of a reset. */
+    void (*on_error)(struct isd_http_request *req, void *ctx, const struct isd_error *e);
     /* Frees a request's user state (isd_http_set_user) when the request itself is freed. */
     void (*user_free)(void *user);
     /* Called once per request when it is finished (on the connection thread): for the access
@@ -81,6 +91,8 @@ struct isd_http_config {
 
 int isd_http_start(const struct isd_http_config *cfg, struct isd_http_server **out,
                    struct isd_error *err);
+/* Checks that `listen` is a HOST:PORT that resolves, without binding it. */
+int isd_http_check_listen(const char *listen, struct isd_error *err);
 /* The bound host (as configured) and port (the real one when 0 was asked for). */
 int isd_http_port(const struct isd_http_server *s);
 /* Stops accepting new connections; existing ones continue. */
@@ -97,6 +109,8 @@ const char *isd_http_header(const struct isd_http_request *r, const char *name);
 const char *isd_http_query(const struct isd_http_request *r, const char *name);
 const char *isd_http_body(const struct isd_http_request *r, size_t *len);
 const char *isd_http_request_id(const struct isd_http_request *r);
+/* The matched route's tag, or -1 when no route matched. */
+int isd_http_route_tag(const struct isd_http_request *r);
 int64_t isd_http_start_ns(const struct isd_http_request *r); /* monotonic arrival time */
 /* Per-request slot for the handler's own state, freed with the request by the config's
  * user_free hook. */
@@ -113,6 +127,8 @@ bool isd_http_client_gone(struct isd_http_request *r);
 
 /* ---- responding ---- */
 void isd_http_defer(struct isd_http_request *r);
+/* True once isd_http_defer() was called for the request. */
+bool isd_http_is_deferred(struct isd_http_request *r);
 /* Takes ownership of `body` (malloc'd, may be NULL when len is 0). Headers are copied. */
 void isd_http_respond(struct isd_http_request *r, int status, const char *content_type, char *body,
                       size_t len, const struct isd_http_header *headers, size_t n_headers);

@@ -42,6 +42,7 @@ struct images_job {
     int completed;               /* completed events sent */
     struct isd_buf encoded;      /* one streamed image, encoded */
     struct isd_buf event;        /* one event frame */
+    uint64_t stream_bytes;       /* event bytes handed to the stream */
     double wait_ms, render_ms, encode_ms, body_ms;
 };
 
@@ -63,9 +64,40 @@ static void job_release(struct isd_job *job)
     job_free((struct images_job *)job);
 }
 
+/* The facts the ledger and the access log record (srv_request). */
+static void note_times(struct images_job *j)
+{
+    struct srv_request *sr = srv_request_of(j->req);
+    if (!sr)
+        return;
+    sr->ms_queue = j->wait_ms;
+    sr->ms_render = j->render_ms;
+    sr->ms_encode = j->encode_ms;
+}
+
+static void note_usage(struct images_job *j, const struct isd_usage *u)
+{
+    struct srv_request *sr = srv_request_of(j->req);
+    if (!sr)
+        return;
+    sr->in_text += u->input_text_tokens;
+    sr->in_image += u->input_image_tokens;
+    sr->out_tokens += u->output_image_tokens;
+}
+
+static void count_cancelled(struct images_job *j, int reason)
+{
+    const char *why = reason == -ISD_E_TIMEOUT       ? "timeout"
+                      : reason == -ISD_E_UNAVAILABLE ? "shutdown"
+                                                     : "client_gone";
+    isd_metric_add(j->srv->metrics.cancelled, 1, (const char *[]){why});
+}
+
 static void respond_job_error(struct images_job *j, int reason)
 {
     struct isd_error e;
+    if (reason != -ISD_E_INTERNAL)
+        count_cancelled(j, reason);
     switch (reason) {
     case -ISD_E_INTERNAL:
         isd_err_set(&e, ISD_E_INTERNAL, NULL,
@@ -92,6 +124,7 @@ static void respond_failure(struct images_job *j, const struct isd_error *err)
 {
     int reason = atomic_load(&j->job.cancel_reason);
     atomic_store(&j->answered, true);
+    note_times(j);
     if (reason)
         respond_job_error(j, reason);
     else
@@ -161,7 +194,13 @@ static int prepare_json_edit(struct images_job *j, struct isd_error *err)
     int rc = isd_api_parse_edit_json(j->json.data ? j->json.data : "", j->json.len,
                                      &j->srv->resolver, &j->ireq, err);
     isd_buf_release(&j->json);
-    if (rc < 0)
+    if (rc < 0) {
+        srv_note_model(j->req, &j->ireq);
+        j->ireq.profile = NULL; /* released: nothing of it may be used */
+        return rc;
+    }
+    srv_note_request(j->req, &j->ireq);
+    if ((rc = srv_take_images(j->req, j->ireq.n, false, err)) < 0)
         return rc;
     struct isd_fetch_options fo = {.max_bytes = (size_t)cfg->remote_image_max_bytes,
                                    .timeout_ms = cfg->remote_image_timeout * 1000,
@@ -345,6 +384,7 @@ static int build_body(struct images_job *j, struct isd_buf *encoded, char **urls
     }
     struct isd_usage usage;
     isd_api_usage(r, j->input_tokens, 0, &usage);
+    note_usage(j, &usage);
     int rc = isd_api_write_images(body, r, isd_time_unix(), items, r->n,
                                   r->profile->gpt ? &usage : NULL);
     free(revised);
@@ -364,7 +404,8 @@ static void respond_images(struct images_job *j, struct isd_buf *body)
     struct isd_http_header h[] = {{"server-timing", timing}};
     size_t len;
     char *data = isd_buf_detach(body, &len);
-    isd_http_respond(j->req, 200, "application/json", data, len, h, 1);
+    note_times(j);
+    srv_respond(j->req, 200, "application/json", data, len, h, 1);
 }
 
 static void run_plain(struct images_job *j)
@@ -415,12 +456,15 @@ static int stream_send(struct images_job *j)
     if (!atomic_load(&j->stream_started)) {
         static const struct isd_http_header h[] = {{"cache-control", "no-cache"},
                                                    {"x-accel-buffering", "no"}};
-        int rc = isd_http_stream_begin(j->req, 200, "text/event-stream", h, 2);
+        int rc = srv_stream_begin(j->req, h, 2);
         if (rc < 0)
             return rc;
         atomic_store(&j->stream_started, true);
     }
-    return isd_http_stream_write(j->req, j->event.data, j->event.len);
+    int rc = isd_http_stream_write(j->req, j->event.data, j->event.len);
+    if (rc == 0)
+        j->stream_bytes += j->event.len;
+    return rc;
 }
 
 static int encode_for_stream(struct images_job *j, const struct isd_image *img)
@@ -444,8 +488,12 @@ static int hook_partial(void *ctx, int index, int partial_index, const struct is
                                          j->encoded.len, partial_index);
     if (rc == 0)
         rc = stream_send(j);
-    if (rc == 0)
+    if (rc == 0) {
         j->partials[index]++;
+        struct srv_request *sr = srv_request_of(j->req);
+        if (sr)
+            sr->partials++;
+    }
     return rc;
 }
 
@@ -469,6 +517,7 @@ static int hook_image_done(void *ctx, int index, const struct isd_image *img)
     struct images_job *j = ctx;
     struct isd_usage u;
     image_usage(j, index, &u);
+    note_usage(j, &u);
     int rc = encode_for_stream(j, img);
     if (rc == 0)
         rc = isd_api_write_completed_event(&j->event, &j->ireq, isd_time_unix(), j->encoded.data,
@@ -491,7 +540,9 @@ static void run_stream(struct images_job *j)
                                   .should_abort = hook_should_abort,
                                   .partial = hook_partial,
                                   .image_done = hook_image_done};
+    int64_t t0 = isd_mono_ns();
     int rc = isd_gen_run(j->model->gen, &g, &hooks, images, &err);
+    j->render_ms = (double)(isd_mono_ns() - t0) / 1e6; /* encoding included: it is interleaved */
     for (int i = 0; i < MAX_N; i++)
         isd_image_free(images[i]);
     int reason = atomic_load(&j->job.cancel_reason);
@@ -504,16 +555,26 @@ static void run_stream(struct images_job *j)
         return;
     }
     atomic_store(&j->answered, true);
-    if (reason == -ISD_E_TIMEOUT || (rc < 0 && !reason && rc != -ISD_E_CANCELLED)) {
-        if (reason)
+    isd_err_clear(&err);
+    if (reason || rc < 0) {
+        if (reason == -ISD_E_TIMEOUT)
             isd_err_set(&err, ISD_E_TIMEOUT, NULL,
                         "The request did not finish within %ld seconds and was stopped.",
                         j->srv->cfg->request_timeout);
-        isd_buf_reset(&j->event);
-        if (isd_api_write_error_event(&j->event, &err) == 0)
-            isd_http_stream_write(j->req, j->event.data, j->event.len);
+        else if (reason || rc == -ISD_E_CANCELLED)
+            isd_err_set(&err, ISD_E_CANCELLED, NULL, "The request was cancelled.");
+        else if (err.id == ISD_OK)
+            isd_err_set(&err, ISD_E_GENERATOR, NULL, "The image could not be generated.");
     }
-    isd_http_stream_end(j->req);
+    /* the client is gone after a cancellation: no error event for it */
+    if (err.id != ISD_OK && err.id != ISD_E_CANCELLED) {
+        isd_buf_reset(&j->event);
+        if (isd_api_write_error_event(&j->event, &err) == 0 &&
+            isd_http_stream_write(j->req, j->event.data, j->event.len) == 0)
+            j->stream_bytes += j->event.len;
+    }
+    note_times(j);
+    srv_stream_end(j->req, j->stream_bytes, &err);
 }
 
 static void job_run(struct isd_job *job)
@@ -559,12 +620,18 @@ static struct images_job *job_new(struct server *srv, struct isd_http_request *r
 
 static void submit(struct server *srv, struct isd_http_request *req, struct images_job *j)
 {
+    /* the key's image rate and a concurrent-job slot (a JSON edit's n is known later) */
+    struct isd_error e;
+    if (srv_take_images(req, j->ireq.profile ? j->ireq.n : 0, true, &e) < 0) {
+        srv_respond_error(req, &e);
+        job_free(j);
+        return;
+    }
     /* suspend before the job can possibly answer */
     isd_http_defer(req);
     int rc = isd_jobs_submit(srv->jobs, &j->job);
     if (rc == 0)
         return;
-    struct isd_error e;
     if (rc == -ISD_E_BUSY) {
         struct isd_jobs_stats st;
         isd_jobs_stats(srv->jobs, &st);

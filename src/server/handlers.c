@@ -17,28 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void srv_respond_json(struct isd_http_request *req, int status, struct isd_buf *body)
-{
-    size_t len;
-    char *data = isd_buf_detach(body, &len);
-    isd_http_respond(req, status, "application/json", data, len, NULL, 0);
-}
-
-void srv_respond_error(struct isd_http_request *req, const struct isd_error *e)
-{
-    struct isd_http_header h[2];
-    size_t n = 0;
-    int status = isd_err_status(e->id);
-    if (status == 429 || status == 503) {
-        h[n++] = (struct isd_http_header){"retry-after", "1"};
-        h[n++] = (struct isd_http_header){"retry-after-ms", "1000"};
-    } else if (e->id == ISD_E_TIMEOUT || e->id == ISD_E_CANCELLED) {
-        /* the same request would take as long again */
-        h[n++] = (struct isd_http_header){"x-should-retry", "false"};
-    }
-    isd_http_respond_error(req, e, h, n);
-}
-
 bool srv_content_type_is(struct isd_http_request *req, const char *want)
 {
     const char *ct = isd_http_header(req, "content-type");
@@ -83,9 +61,11 @@ void srv_handle_generations(struct isd_http_request *req, void *ctx)
     struct isd_images_request ireq;
     struct isd_error err;
     if (isd_api_parse_generation(body, len, &srv->resolver, &ireq, &err) < 0) {
+        srv_note_model(req, &ireq);
         srv_respond_error(req, &err);
         return;
     }
+    srv_note_request(req, &ireq);
     srv_start_images_job(srv, req, &ireq);
 }
 
@@ -165,7 +145,7 @@ void srv_handle_health(struct isd_http_request *req, void *ctx)
         srv_respond_error(req, &e);
         return;
     }
-    isd_http_respond(req, 200, "application/json", text, strlen(text), NULL, 0);
+    srv_respond(req, 200, "application/json", text, strlen(text), NULL, 0);
 }
 
 static const char *mime_for(const char *file)
@@ -221,4 +201,23 @@ void srv_handle_image_file(struct isd_http_request *req, void *ctx)
     snprintf(cache, sizeof cache, "private, max-age=%lld", left > 0 ? left : 0);
     struct isd_http_header h[] = {{"cache-control", cache}};
     isd_http_respond_file(req, 200, mime_for(file), fd, (uint64_t)st.st_size, h, 1);
+}
+
+void srv_note_request(struct isd_http_request *req, const struct isd_images_request *r)
+{
+    struct srv_request *sr = srv_request_of(req);
+    if (!sr)
+        return;
+    snprintf(sr->model, sizeof sr->model, "%s", r->model);
+    sr->n = r->n;
+    snprintf(sr->size, sizeof sr->size, "%s", r->size);
+    sr->quality = r->quality;
+    sr->output_format = isd_format_name(r->output_format);
+}
+
+void srv_note_model(struct isd_http_request *req, const struct isd_images_request *r)
+{
+    struct srv_request *sr = srv_request_of(req);
+    if (sr && r->profile)
+        snprintf(sr->model, sizeof sr->model, "%s", r->model);
 }

@@ -5,7 +5,10 @@
 #include "sys/sys.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <malloc.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +17,19 @@
 
 /* Body ceilings come from the config (set_route_limits); GET routes take no body. */
 static struct isd_http_route routes[] = {
-    {"POST", "/v1/images/generations", srv_handle_generations, 0},
-    {"POST", "/v1/images/edits", srv_handle_edits, 0, srv_upload_body},
-    {"POST", "/v1/images/variations", srv_handle_variations, 0, srv_upload_body},
-    {"GET", "/v1/models", srv_handle_models, 0},
-    {"GET", "/v1/models/*", srv_handle_model, 0},
-    {"GET", "/healthz", srv_handle_health, 0},
-    {"GET", "/images/*", srv_handle_image_file, 0},
+    {ROUTE_GENERATIONS, "POST", "/v1/images/generations", srv_handle_generations, 0, NULL},
+    {ROUTE_EDITS, "POST", "/v1/images/edits", srv_handle_edits, 0, srv_upload_body},
+    {ROUTE_VARIATIONS, "POST", "/v1/images/variations", srv_handle_variations, 0, srv_upload_body},
+    {ROUTE_MODELS, "GET", "/v1/models", srv_handle_models, 0, NULL},
+    {ROUTE_MODEL, "GET", "/v1/models/*", srv_handle_model, 0, NULL},
+    {ROUTE_HEALTH, "GET", "/healthz", srv_handle_health, 0, NULL},
+    {ROUTE_IMAGE_FILE, "GET", "/images/*", srv_handle_image_file, 0, NULL},
+    {ROUTE_METRICS, "GET", "/metrics", srv_handle_metrics, 0, NULL},
+};
+
+/* --metrics-listen: /metrics alone, without authentication (keep that address private) */
+static struct isd_http_route metrics_routes[] = {
+    {ROUTE_METRICS, "GET", "/metrics", srv_handle_metrics, 0, NULL},
 };
 
 static const struct isd_http_header fixed_headers[] = {
@@ -34,27 +43,6 @@ static const struct isd_http_header fixed_headers[] = {
 static int error_body(const struct isd_error *e, struct isd_buf *out)
 {
     return isd_api_write_error(out, e);
-}
-
-/* One access line per request (request id, method, path, status, ms, bytes); never bodies,
- * prompts or keys. */
-static void access_log(void *ctx, struct isd_http_request *req, int status, uint64_t bytes,
-                       bool client_aborted)
-{
-    (void)ctx;
-    if (!ISD_LOG_ON(ISD_LOG_INFO))
-        return;
-    struct isd_logline l;
-    isd_log_begin(&l, ISD_LOG_INFO, "access");
-    isd_log_str(&l, "request_id", isd_http_request_id(req));
-    isd_log_str(&l, "method", isd_http_method(req));
-    isd_log_str(&l, "path", isd_http_path(req));
-    isd_log_int(&l, "status", status);
-    isd_log_double(&l, "ms", (double)(isd_mono_ns() - isd_http_start_ns(req)) / 1e6);
-    isd_log_int(&l, "bytes", (int64_t)bytes);
-    if (client_aborted)
-        isd_log_str(&l, "client", "aborted");
-    isd_log_end(&l);
 }
 
 /* "http://HOST:PORT" for the readiness line and the default public URL. A wildcard listen
@@ -79,6 +67,66 @@ static void set_route_limits(const struct isd_config *cfg)
     routes[2].max_body = cfg->max_upload_bytes;
 }
 
+/* True when every address `listen`'s host resolves to is a loopback address. */
+static bool listens_on_loopback(const char *listen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+    if (n >= sizeof host)
+        return false;
+    memcpy(host, listen, n);
+    host[n] = '\0';
+    char *h = host;
+    if (h[0] == '[' && n > 1 && h[n - 1] == ']') {
+        h[n - 1] = '\0';
+        h++;
+    }
+    if (!h[0])
+        return false; /* all interfaces */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(h, NULL, &hints, &ai) != 0)
+        return false;
+    bool loopback = ai != NULL;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+            uint32_t ip = ntohl(((struct sockaddr_in *)a->ai_addr)->sin_addr.s_addr);
+            loopback = loopback && (ip >> 24) == 127;
+        } else if (a->ai_family == AF_INET6) {
+            loopback =
+                loopback && IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr);
+        } else {
+            loopback = false;
+        }
+    }
+    freeaddrinfo(ai);
+    return loopback;
+}
+
+/* The secure default: with no API key, serve loopback only (with a warning), unless told. */
+static int check_auth_default(struct server *srv, struct isd_error *err)
+{
+    const struct isd_config *cfg = srv->cfg;
+    if (isd_store_key_count(srv->store) > 0)
+        return 0;
+    if (listens_on_loopback(cfg->listen)) {
+        isd_log_event(ISD_LOG_WARN, "auth_disabled", "msg",
+                      "no API keys exist: requests are accepted without one on this loopback "
+                      "address (create keys with `imagesd keys create`)");
+        return 0;
+    }
+    if (cfg->insecure_no_auth) {
+        isd_log_event(ISD_LOG_WARN, "auth_disabled", "msg",
+                      "no API keys exist and --insecure-no-auth is set: anyone who can reach "
+                      "this address may use the server");
+        return 0;
+    }
+    return isd_err_set(err, ISD_E_INVALID_VALUE, "listen",
+                       "refusing to listen on %s without API keys: create one with `imagesd "
+                       "keys create --name NAME --data-dir %s`, or pass --insecure-no-auth",
+                       cfg->listen, cfg->data_dir);
+}
+
 static int start(struct server *srv, struct isd_error *err)
 {
     const struct isd_config *cfg = srv->cfg;
@@ -90,16 +138,24 @@ static int start(struct server *srv, struct isd_error *err)
     if (rc < 0)
         return rc;
     isd_catalogue_resolver(srv->catalogue, cfg, &srv->resolver);
-    if (!isd_catalogue_find(srv->catalogue, cfg->default_model, strlen(cfg->default_model)) ||
-        !isd_catalogue_find(srv->catalogue, cfg->default_gpt_model, strlen(cfg->default_gpt_model)))
-        return isd_err_set(err, ISD_E_INVALID_VALUE, "default-model",
-                           "default-model '%s' / default-gpt-model '%s': not in the model "
-                           "catalogue",
-                           cfg->default_model, cfg->default_gpt_model);
+    const char *defaults[] = {cfg->default_model, cfg->default_gpt_model, cfg->default_edit_model};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        if (!isd_catalogue_find(srv->catalogue, defaults[i], strlen(defaults[i])))
+            return isd_err_set(err, ISD_E_INVALID_VALUE, "default-model",
+                               "default model '%s' is not in the model catalogue", defaults[i]);
     struct isd_jobs_config jc = {
         .workers = (int)cfg->workers, .queue_size = (int)cfg->queue_size, .poll_ms = 100};
     rc = isd_jobs_new(&jc, &srv->jobs, err);
     if (rc < 0)
+        return rc;
+    if ((rc = isd_ledger_new(srv->store, cfg->ledger != 0, &srv->ledger, err)) < 0)
+        return rc;
+    srv->limits = isd_limits_new((double)cfg->rate_window);
+    if (!srv->limits)
+        return isd_err_set(err, ISD_E_NOMEM, NULL, "out of memory");
+    if ((rc = srv_metrics_init(srv, err)) < 0 ||
+        (rc = isd_http_check_listen(cfg->listen, err)) < 0 ||
+        (rc = check_auth_default(srv, err)) < 0)
         return rc;
     set_route_limits(cfg);
     struct isd_http_config hc = {
@@ -113,12 +169,26 @@ static int start(struct server *srv, struct isd_error *err)
         .processing_header = "openai-processing-ms",
         .connection_timeout = 120,
         .stream_buffer = 8u << 20,
-        .user_free = srv_upload_free,
-        .on_done = access_log,
+        .admit = srv_admit,
+        .on_error = srv_on_error,
+        .user_free = srv_request_free,
+        .on_done = srv_request_done,
     };
     rc = isd_http_start(&hc, &srv->http, err);
     if (rc < 0)
         return rc;
+    if (cfg->metrics_listen) {
+        struct isd_http_config mc = hc;
+        mc.listen = cfg->metrics_listen;
+        mc.routes = metrics_routes;
+        mc.n_routes = 1;
+        mc.admit = NULL;
+        if ((rc = isd_http_start(&mc, &srv->metrics_http, err)) < 0)
+            return rc;
+        char url[300];
+        base_url(cfg->metrics_listen, isd_http_port(srv->metrics_http), false, url, sizeof url);
+        isd_log_event(ISD_LOG_INFO, "metrics_listening", "url", url);
+    }
     if (cfg->public_url) {
         size_t n = strlen(cfg->public_url);
         while (n > 0 && cfg->public_url[n - 1] == '/')
@@ -135,14 +205,20 @@ static void stop(struct server *srv)
 {
     if (srv->http)
         isd_http_quiesce(srv->http);
+    if (srv->metrics_http)
+        isd_http_quiesce(srv->metrics_http);
     if (srv->jobs) {
         int left = isd_jobs_drain(srv->jobs, (double)srv->cfg->drain_timeout);
         if (left > 0)
             isd_log_event(ISD_LOG_WARN, "drain_timeout", "msg",
                           "jobs still running after the grace period were cancelled");
-        isd_jobs_free(srv->jobs); /* joins workers: every deferred request has its answer */
+        isd_jobs_free(srv->jobs); /* joins workers: every answer is handed to the ledger */
     }
+    isd_ledger_free(srv->ledger); /* commits the last rows and releases their answers */
     isd_http_stop(srv->http);
+    isd_http_stop(srv->metrics_http);
+    isd_limits_free(srv->limits);
+    srv_metrics_release(srv);
     isd_catalogue_free(srv->catalogue);
     isd_store_close(srv->store);
 }

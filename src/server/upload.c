@@ -26,9 +26,8 @@ struct upload {
     struct isd_error err;
 };
 
-void srv_upload_free(void *user)
+void srv_upload_release(struct upload *u)
 {
-    struct upload *u = user;
     if (!u)
         return;
     if (u->parser_ready)
@@ -40,13 +39,15 @@ void srv_upload_free(void *user)
 
 static struct upload *upload_of(struct isd_http_request *req, struct server *srv)
 {
-    struct upload *u = isd_http_user(req);
-    if (u)
-        return u;
-    u = calloc(1, sizeof *u);
+    struct srv_request *sr = srv_request_of(req);
+    if (!sr)
+        return NULL;
+    if (sr->upload)
+        return sr->upload;
+    struct upload *u = calloc(1, sizeof *u);
     if (!u)
         return NULL;
-    isd_http_set_user(req, u);
+    sr->upload = u;
     struct isd_form_limits lim = {
         .max_files = ISD_API_MAX_INPUTS + 1, /* 16 images and a mask */
         .max_file_bytes = (size_t)(50 * MB), /* the largest image any model takes */

@@ -1,4 +1,4 @@
-#include "store/store.h"
+#include "store/store_int.h"
 
 #include "sys/sys.h"
 #include "text/text.h"
@@ -14,14 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct isd_store {
-    char dir[4096];        /* data directory */
-    char images_dir[4200]; /* dir/images */
-    sqlite3 *db;           /* one connection, used under `lock` */
-    pthread_mutex_t lock;  /* serialises database access */
-    uint8_t secret[32];    /* link-signing key */
-};
-
 /* Schema migrations: entry i brings the database from version i to i + 1. */
 static const char *const migrations[] = {
     "CREATE TABLE images ("
@@ -33,9 +25,46 @@ static const char *const migrations[] = {
     "  request_id TEXT"
     ");"
     "CREATE INDEX images_expires ON images(expires);",
+    /* 2: API keys (hashes only) and the usage ledger */
+    "CREATE TABLE api_keys ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  rpm INTEGER NOT NULL DEFAULT 0,"
+    "  ipm INTEGER NOT NULL DEFAULT 0,"
+    "  max_concurrent INTEGER NOT NULL DEFAULT 0,"
+    "  admin INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  last_used INTEGER NOT NULL DEFAULT 0,"
+    "  revoked INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE usage ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ms INTEGER NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  key_id TEXT,"
+    "  endpoint TEXT NOT NULL,"
+    "  model TEXT,"
+    "  n INTEGER NOT NULL DEFAULT 0,"
+    "  size TEXT,"
+    "  quality TEXT,"
+    "  output_format TEXT,"
+    "  partial_images INTEGER NOT NULL DEFAULT 0,"
+    "  status INTEGER NOT NULL,"
+    "  error_code TEXT,"
+    "  input_text_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  input_image_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  output_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_out INTEGER NOT NULL DEFAULT 0,"
+    "  ms_queue REAL NOT NULL DEFAULT 0,"
+    "  ms_render REAL NOT NULL DEFAULT 0,"
+    "  ms_encode REAL NOT NULL DEFAULT 0,"
+    "  ms_total REAL NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX usage_time ON usage(time_ms);",
 };
 
-static int db_fail(struct isd_store *st, struct isd_error *err, const char *what)
+int store_db_fail(struct isd_store *st, struct isd_error *err, const char *what)
 {
     return isd_err_set(err, ISD_E_IO, NULL, "database %s/imagesd.db: %s: %s", st->dir, what,
                        sqlite3_errmsg(st->db));
@@ -45,7 +74,7 @@ static int migrate(struct isd_store *st, struct isd_error *err)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-        return db_fail(st, err, "reading the schema version");
+        return store_db_fail(st, err, "reading the schema version");
     int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
     sqlite3_finalize(s);
     int latest = (int)(sizeof migrations / sizeof migrations[0]);
@@ -61,7 +90,7 @@ static int migrate(struct isd_store *st, struct isd_error *err)
             sqlite3_exec(st->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(st->db, pragma, NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-            int rc = db_fail(st, err, "migrating the schema");
+            int rc = store_db_fail(st, err, "migrating the schema");
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             return rc;
         }
@@ -123,6 +152,7 @@ struct isd_store *isd_store_open(const char *data_dir, struct isd_error *err)
         return NULL;
     }
     pthread_mutex_init(&st->lock, NULL);
+    st->keys_version = -1;
     snprintf(st->dir, sizeof st->dir, "%s", data_dir);
     snprintf(st->images_dir, sizeof st->images_dir, "%s/images", data_dir);
     char db_path[4200];
@@ -132,13 +162,13 @@ struct isd_store *isd_store_open(const char *data_dir, struct isd_error *err)
     if (sqlite3_open_v2(db_path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        db_fail(st, err, "opening");
+        store_db_fail(st, err, "opening");
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
     if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
                      NULL) != SQLITE_OK) {
-        db_fail(st, err, "configuring");
+        store_db_fail(st, err, "configuring");
         goto fail;
     }
     if (migrate(st, err) < 0)
@@ -154,6 +184,7 @@ void isd_store_close(struct isd_store *st)
 {
     if (!st)
         return;
+    store_finalize_statements(st);
     if (st->db)
         sqlite3_close(st->db);
     pthread_mutex_destroy(&st->lock);
@@ -200,7 +231,7 @@ int isd_store_put_image(struct isd_store *st, const void *bytes, size_t n, enum 
                            "INSERT INTO images (id, ext, bytes, created, expires, request_id) "
                            "VALUES (?, ?, ?, ?, ?, ?)",
                            -1, &s, NULL) != SQLITE_OK) {
-        rc = db_fail(st, err, "recording an image");
+        rc = store_db_fail(st, err, "recording an image");
     } else {
         sqlite3_bind_text(s, 1, id_out, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, ext, -1, SQLITE_STATIC);
@@ -209,7 +240,7 @@ int isd_store_put_image(struct isd_store *st, const void *bytes, size_t n, enum 
         sqlite3_bind_int64(s, 5, expires);
         sqlite3_bind_text(s, 6, request_id, -1, SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE)
-            rc = db_fail(st, err, "recording an image");
+            rc = store_db_fail(st, err, "recording an image");
     }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->lock);
@@ -244,7 +275,7 @@ int isd_store_sweep(struct isd_store *st, int64_t now, int *deleted, struct isd_
     int rc = 0;
     if (sqlite3_prepare_v2(st->db, "SELECT id, ext FROM images WHERE expires < ?", -1, &s, NULL) !=
         SQLITE_OK) {
-        rc = db_fail(st, err, "sweeping");
+        rc = store_db_fail(st, err, "sweeping");
         goto out;
     }
     sqlite3_bind_int64(s, 1, now);
@@ -260,7 +291,7 @@ int isd_store_sweep(struct isd_store *st, int64_t now, int *deleted, struct isd_
     if (sqlite3_prepare_v2(st->db, "DELETE FROM images WHERE expires < ?", -1, &s, NULL) !=
             SQLITE_OK ||
         (sqlite3_bind_int64(s, 1, now), sqlite3_step(s)) != SQLITE_DONE)
-        rc = db_fail(st, err, "sweeping");
+        rc = store_db_fail(st, err, "sweeping");
 out:
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->lock);

@@ -3,8 +3,10 @@
  *   imagesd.db      SQLite database (WAL), schema versioned with PRAGMA user_version
  *   secret.key      32 random bytes (mode 0600): the key that signs image links
  *   images/         stored images served through signed links, named <id>.<ext>
- * The database holds the image index (id, format, size, created, expires, request id);
- * later schema versions add API keys and the usage ledger.
+ * The database holds the image index (id, format, size, created, expires, request id), the
+ * API keys (schema 2: only a SHA-256 of each key is kept) and the usage ledger (one row per
+ * image API request). WAL with synchronous=NORMAL: a committed row is in the WAL file, so it
+ * survives the process being killed (not a power cut).
  *
  * Ownership: isd_store_open() returns a heap object freed by isd_store_close(NULL-safe).
  * Threading: every function may be called from any thread; database access is serialised by
@@ -22,11 +24,12 @@
 #include "codec/codec.h"
 #include "err/err.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define ISD_STORE_ID_LEN         36 /* "img_" + 32 hex */
-#define ISD_STORE_SCHEMA_VERSION 1
+#define ISD_STORE_SCHEMA_VERSION 2
 
 struct isd_store;
 
@@ -48,5 +51,84 @@ int isd_store_image_path(const struct isd_store *st, const char *file, char *pat
 int isd_store_sweep(struct isd_store *st, int64_t now, int *deleted, struct isd_error *err);
 /* Number of indexed images (for tests and metrics). */
 long isd_store_image_count(struct isd_store *st);
+
+/* ---- API keys ----
+ * A key is "sk-" followed by 43 URL-safe characters (32 random bytes, base64url). It is shown
+ * once, at creation; the store keeps its SHA-256. Lookups hash the presented key and find the
+ * row by hash (an index lookup), then compare the hashes with CRYPTO_memcmp: the time taken
+ * depends on the hash, not on how much of the key matched. */
+#define ISD_KEY_SECRET_LEN 46
+#define ISD_KEY_ID_LEN     20 /* "key_" + 16 hex */
+
+struct isd_key {
+    char id[ISD_KEY_ID_LEN + 1];
+    char name[128];
+    long rpm;            /* requests per minute; 0 = unlimited */
+    long ipm;            /* images per minute; 0 = unlimited */
+    long max_concurrent; /* jobs at once; 0 = unlimited */
+    bool admin;          /* may read /metrics */
+    int64_t created;     /* unix seconds */
+    int64_t last_used;   /* unix seconds; 0 = never; kept to the minute (written at most once a
+                            minute per key, so the ledger's commits stay small) */
+    int64_t revoked;     /* unix seconds; 0 = active */
+};
+
+/* Creates a key; `secret` receives it (NUL-terminated), the only time it exists in clear. */
+int isd_store_key_create(struct isd_store *st, const char *name, long rpm, long ipm,
+                         long max_concurrent, bool admin, struct isd_key *out,
+                         char secret[ISD_KEY_SECRET_LEN + 1], struct isd_error *err);
+/* Every key, active and revoked, oldest first; the caller frees *keys. */
+int isd_store_key_list(struct isd_store *st, struct isd_key **keys, size_t *n,
+                       struct isd_error *err);
+/* Revokes an active key; -ISD_E_NOT_FOUND when there is none with that id. */
+int isd_store_key_revoke(struct isd_store *st, const char *id, struct isd_error *err);
+/* The active key matching `secret`, or -ISD_E_AUTH_INVALID (unknown or revoked). Sees keys
+ * created or revoked by other processes at once. */
+int isd_store_key_find(struct isd_store *st, const char *secret, size_t len, struct isd_key *out);
+/* Keys ever created, revoked ones included (cached; recounted when any connection changed the
+ * database). Once a key exists, revoking them all must not open the server again. */
+long isd_store_key_count(struct isd_store *st);
+
+/* ---- usage ledger ---- */
+struct isd_usage_row {
+    int64_t time_ms; /* when the request arrived, unix milliseconds */
+    char request_id[40];
+    char key_id[ISD_KEY_ID_LEN + 1]; /* "" without a key */
+    const char *endpoint;            /* "generations" | "edits" | "variations" */
+    char model[128];                 /* "" when not known */
+    int n;
+    char size[24];
+    const char *quality; /* NULL when not known */
+    const char *output_format;
+    int partial_images;
+    int status;             /* HTTP status sent */
+    const char *error_code; /* OpenAI error code or NULL */
+    long input_text_tokens;
+    long input_image_tokens;
+    long output_tokens;
+    uint64_t bytes_out;
+    double ms_queue, ms_render, ms_encode, ms_total;
+};
+
+/* Inserts rows in one transaction and updates their keys' last use. */
+int isd_store_usage_insert(struct isd_store *st, const struct isd_usage_row *rows, size_t n,
+                           struct isd_error *err);
+
+enum isd_usage_group { ISD_USAGE_ALL = 0, ISD_USAGE_BY_KEY, ISD_USAGE_BY_MODEL, ISD_USAGE_BY_DAY };
+
+struct isd_usage_total {
+    char group[160]; /* key id (or "-"), model, or YYYY-MM-DD (UTC); "all" */
+    long requests;
+    long errors;       /* status >= 400 */
+    long images;       /* n of successful requests */
+    long input_tokens; /* text + image */
+    long output_tokens;
+    uint64_t bytes_out;
+    double ms_total; /* sum of request times */
+};
+
+/* Totals of the rows since `since_ms` (0 = all), grouped; the caller frees *out. */
+int isd_store_usage_totals(struct isd_store *st, int64_t since_ms, enum isd_usage_group by,
+                           struct isd_usage_total **out, size_t *n, struct isd_error *err);
 
 #endif

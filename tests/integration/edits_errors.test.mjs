@@ -147,7 +147,7 @@ function rawPost(path, headers, body) {
   return new Promise((resolve, reject) => {
     const s = net.connect(Number(port), hostname, () => {
       s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers}\r\n`);
-      s.end(body);
+      s.write(body); // no half-close: a client that closes its side counts as gone
     });
     let out = '';
     s.on('data', (d) => { out += d; });

@@ -23,11 +23,12 @@ async function stillServes() {
   assert.equal(r.status, 200, r.text);
 }
 
-// Sends raw bytes and returns the raw response text (for bodies fetch() cannot produce).
+// Sends raw bytes and returns the raw response text (for bodies fetch() cannot produce). The
+// sending side stays open: a client that half-closes counts as gone (docs/http.md).
 function raw(url, bytes) {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const s = net.connect(Number(port), hostname, () => s.end(bytes));
+    const s = net.connect(Number(port), hostname, () => s.write(bytes));
     let out = '';
     s.on('data', (d) => { out += d; });
     s.on('end', () => resolve(out));
