@@ -11,4 +11,7 @@ int isd_cli_keys(int argc, char **argv);
 /* imagesd usage [--since DATE] [--by key|model|day] [--json] */
 int isd_cli_usage(int argc, char **argv);
 
+/* imagesd engine txt2img: runs the diffusion engine once, without the server */
+int isd_cli_engine(int argc, char **argv);
+
 #endif

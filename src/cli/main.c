@@ -22,6 +22,7 @@ static void usage(FILE *f)
                "  serve      run the OpenAI-compatible Images API server\n"
                "  keys       create, list and revoke API keys (imagesd keys for help)\n"
                "  usage      totals from the usage ledger (--since, --by key|model|day, --json)\n"
+               "  engine     run the diffusion engine directly (imagesd engine txt2img --help)\n"
                "  version    print the version\n"
                "  help       this text; `imagesd serve --help` lists the server options\n");
 }
@@ -84,6 +85,8 @@ int main(int argc, char **argv)
         return isd_cli_keys(argc - 1, argv + 1);
     if (strcmp(cmd, "usage") == 0)
         return isd_cli_usage(argc - 1, argv + 1);
+    if (strcmp(cmd, "engine") == 0)
+        return isd_cli_engine(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("imagesd %s\n", IMAGESD_VERSION);
         return 0;
