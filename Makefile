@@ -18,7 +18,7 @@ CI       ?=
 WERROR   ?= $(if $(filter true 1,$(CI)),1,0)
 
 PKGS := libmicrohttpd jansson libpng libjpeg libwebp sqlite3 libcrypto freetype2 openblas libcurl \
-        libpcre2-8 inih
+        libpcre2-8 inih zlib
 
 WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wold-style-definition -Wpointer-arith -Wvla -Wundef -Wno-missing-field-initializers
@@ -83,13 +83,19 @@ all: $(BIN)
 $(BIN): $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
 
+# The archive is rebuilt when the set of its sources changes (another MODULES in the same
+# build folder), not only when one of them does: .SECONDARY would otherwise let a missing
+# object of a newly added module go unbuilt.
+LIB_LIST := $(BUILD)/lib-sources.txt
+$(shell mkdir -p $(BUILD) && (echo '$(LIB_SRC)' | cmp -s - $(LIB_LIST) || echo '$(LIB_SRC)' > $(LIB_LIST)))
+
 # ar names members by basename: two sources with one name would shadow each other
-$(LIB): $(LIB_OBJ)
+$(LIB): $(LIB_OBJ) $(LIB_LIST)
 	@mkdir -p $(@D)
-	@dups=$$(for f in $^; do basename $$f; done | sort | uniq -d); \
+	@dups=$$(for f in $(LIB_OBJ); do basename $$f; done | sort | uniq -d); \
 	  [ -z "$$dups" ] || { echo "error: object names used twice in src/: $$dups" >&2; exit 1; }
 	rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJ)
 
 $(TEST_SUPPORT_LIB): $(TEST_SUPPORT_OBJ)
 	@mkdir -p $(@D)
@@ -161,8 +167,10 @@ test: deps-test $(NODE_DEPS)
 
 # under ThreadSanitizer: the server and the unit tests of the threaded modules
 TSAN_TESTS := $(filter $(BUILD)/tests/jobs/% $(BUILD)/tests/metrics/% $(BUILD)/tests/limits/% \
-              $(BUILD)/tests/ledger/%,$(TEST_BIN))
-tsan-bin: $(BIN) $(TSAN_TESTS)
+              $(BUILD)/tests/ledger/% $(BUILD)/tests/diffusion/%,$(TEST_BIN))
+# the tools the integration tests run to make their tiny models
+TSAN_TOOLS := $(filter $(BUILD)/tools/mksdmodel $(BUILD)/tools/mkclipvocab,$(TOOL_BIN))
+tsan-bin: $(BIN) $(TSAN_TESTS) $(TSAN_TOOLS)
 .PHONY: tsan-bin
 
 sanitize:

@@ -31,9 +31,11 @@ if command -v pkg-config >/dev/null 2>&1; then
     need_pc libcurl libcurl4-openssl-dev
     need_pc libpcre2-8 libpcre2-dev
     need_pc inih libinih-dev
+    need_pc zlib zlib1g-dev
 else
     missing="$missing libmicrohttpd-dev libjansson-dev libpng-dev libjpeg62-turbo-dev libwebp-dev \
-libsqlite3-dev libssl-dev libfreetype-dev libopenblas-dev libcurl4-openssl-dev libpcre2-dev libinih-dev"
+libsqlite3-dev libssl-dev libfreetype-dev libopenblas-dev libcurl4-openssl-dev libpcre2-dev libinih-dev \
+zlib1g-dev"
 fi
 need_file /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
 

@@ -245,8 +245,29 @@ static int keys_revoke(int argc, char **argv)
     return 0;
 }
 
+/* True when --help or -h comes before any "--". */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+static void keys_usage(FILE *f)
+{
+    fprintf(f, "usage: imagesd keys create --name NAME [--rpm N] [--ipm N] "
+               "[--max-concurrent N] [--admin] [--json] [--data-dir DIR]\n"
+               "       imagesd keys list [--json] [--data-dir DIR]\n"
+               "       imagesd keys revoke ID [--data-dir DIR]\n");
+}
+
 int isd_cli_keys(int argc, char **argv)
 {
+    if (wants_help(argc, argv)) {
+        keys_usage(stdout);
+        return 0;
+    }
     const char *sub = argc > 1 ? argv[1] : "";
     if (strcmp(sub, "create") == 0)
         return keys_create(argc, argv);
@@ -254,10 +275,7 @@ int isd_cli_keys(int argc, char **argv)
         return keys_list(argc, argv);
     if (strcmp(sub, "revoke") == 0)
         return keys_revoke(argc, argv);
-    fprintf(stderr, "usage: imagesd keys create --name NAME [--rpm N] [--ipm N] "
-                    "[--max-concurrent N] [--admin] [--json] [--data-dir DIR]\n"
-                    "       imagesd keys list [--json] [--data-dir DIR]\n"
-                    "       imagesd keys revoke ID [--data-dir DIR]\n");
+    keys_usage(stderr);
     return 2;
 }
 
@@ -293,6 +311,15 @@ int isd_cli_usage(int argc, char **argv)
 {
     static const char *const own[] = {"--since", "--by", "--json", NULL};
     static const char *const flags[] = {"--json", NULL};
+    if (wants_help(argc, argv)) {
+        printf("usage: imagesd usage [--since DATE|SPAN] [--by key|model|day] [--json] "
+               "[--data-dir DIR] [--config FILE]\n"
+               "  --since  YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]Z (UTC), or a span back from now: "
+               "90m, 24h, 7d\n"
+               "  --by     one row per key, model or day (UTC) instead of one total\n"
+               "  --json   print JSON instead of a table\n");
+        return 0;
+    }
     struct opts o;
     if (parse_opts(argc, argv, 1, own, flags, &o, "usage") < 0)
         return 2;
@@ -335,23 +362,26 @@ int isd_cli_usage(int argc, char **argv)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(
-                arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", group_names[by],
-                               t[i].group, "requests", (json_int_t)t[i].requests, "errors",
-                               (json_int_t)t[i].errors, "images", (json_int_t)t[i].images,
+                arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f}",
+                               group_names[by], t[i].group, "requests", (json_int_t)t[i].requests,
+                               "errors", (json_int_t)t[i].errors, "images", (json_int_t)t[i].images,
                                "input_tokens", (json_int_t)t[i].input_tokens, "output_tokens",
                                (json_int_t)t[i].output_tokens, "bytes_out",
-                               (json_int_t)t[i].bytes_out, "seconds", t[i].ms_total / 1000.0));
+                               (json_int_t)t[i].bytes_out, "seconds", t[i].ms_total / 1000.0,
+                               "steps", (json_int_t)t[i].steps, "megapixels", t[i].megapixels));
         char *text = json_dumps(arr, JSON_INDENT(2));
         printf("%s\n", text ? text : "[]");
         free(text);
         json_decref(arr);
     } else {
-        printf("%-24s %9s %7s %7s %13s %13s %14s %10s\n", group_names[by], "REQUESTS", "ERRORS",
-               "IMAGES", "INPUT_TOKENS", "OUTPUT_TOKENS", "BYTES_OUT", "SECONDS");
+        printf("%-24s %9s %7s %7s %13s %13s %14s %10s %8s %10s\n", group_names[by], "REQUESTS",
+               "ERRORS", "IMAGES", "INPUT_TOKENS", "OUTPUT_TOKENS", "BYTES_OUT", "SECONDS", "STEPS",
+               "MEGAPIXELS");
         for (size_t i = 0; i < n; i++)
-            printf("%-24s %9ld %7ld %7ld %13ld %13ld %14llu %10.1f\n", t[i].group, t[i].requests,
-                   t[i].errors, t[i].images, t[i].input_tokens, t[i].output_tokens,
-                   (unsigned long long)t[i].bytes_out, t[i].ms_total / 1000.0);
+            printf("%-24s %9ld %7ld %7ld %13ld %13ld %14llu %10.1f %8ld %10.2f\n", t[i].group,
+                   t[i].requests, t[i].errors, t[i].images, t[i].input_tokens, t[i].output_tokens,
+                   (unsigned long long)t[i].bytes_out, t[i].ms_total / 1000.0, t[i].steps,
+                   t[i].megapixels);
     }
     free(t);
     return 0;

@@ -5,74 +5,66 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct entry {
-    struct isd_usage_row row; /* its strings point into the buffers below */
-    char endpoint[16], quality[16], output_format[16], error_code[64];
-    void (*done)(void *ctx);
-    void *ctx;
-    struct entry *next;
-};
-
-#define BATCH_MAX 256
+#include <time.h>
 
 struct isd_ledger {
     struct isd_store *store;
     bool enabled;
     pthread_mutex_t lock;
-    pthread_cond_t work; /* rows queued, or stopping */
-    struct entry *head, *tail;
+    pthread_cond_t work; /* rows appended, or stopping */
+    bool pending;        /* rows appended since the last import started */
     bool stopping;
     bool started;
     pthread_t thread;
     struct isd_ledger_stats stats;
 };
 
-static void commit_batch(struct isd_ledger *l, struct entry *batch)
+/* Imports the journal; counts and logs the outcome. */
+static int import(struct isd_ledger *l, struct isd_error *err)
 {
-    struct isd_usage_row rows[BATCH_MAX];
-    struct entry *e = batch;
-    while (e) {
-        size_t n = 0;
-        struct entry *first = e;
-        for (; e && n < BATCH_MAX; e = e->next)
-            rows[n++] = e->row;
-        struct isd_error err;
-        int rc = isd_store_usage_insert(l->store, rows, n, &err);
-        if (rc < 0)
-            isd_log_event(ISD_LOG_ERROR, "ledger_write_failed", "msg", err.message);
-        pthread_mutex_lock(&l->lock);
-        l->stats.batches++;
-        if (rc < 0)
-            l->stats.failures += n;
-        else
-            l->stats.rows += n;
-        pthread_mutex_unlock(&l->lock);
-        for (struct entry *d = first; d != e;) {
-            struct entry *next = d->next;
-            d->done(d->ctx);
-            free(d);
-            d = next;
-        }
+    struct isd_usage_import got;
+    int rc = isd_store_usage_import(l->store, true, &got, err);
+    pthread_mutex_lock(&l->lock);
+    if (rc < 0) {
+        l->stats.import_failures++;
+    } else {
+        l->stats.imported += got.rows;
+        l->stats.batches += got.rows > 0;
+        l->stats.damaged_bytes += got.damaged_bytes;
     }
+    pthread_mutex_unlock(&l->lock);
+    if (rc < 0)
+        isd_log_event(ISD_LOG_ERROR, "ledger_import_failed", "msg", err->message);
+    else if (got.damaged_bytes)
+        isd_log_event(ISD_LOG_WARN, "ledger_journal_damaged", "msg",
+                      "skipped unreadable bytes in usage.journal (a record cut short by a "
+                      "killed process, or a damaged disk)");
+    return rc;
 }
 
-static void *writer_main(void *arg)
+static void *importer_main(void *arg)
 {
     struct isd_ledger *l = arg;
     pthread_mutex_lock(&l->lock);
-    for (;;) {
-        while (!l->head && !l->stopping)
+    while (!l->stopping) {
+        while (!l->pending && !l->stopping)
             pthread_cond_wait(&l->work, &l->lock);
-        struct entry *batch = l->head;
-        l->head = l->tail = NULL;
-        bool stop = l->stopping && !batch;
+        /* let rows gather for a while: one transaction for all of them */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += ISD_LEDGER_IMPORT_INTERVAL_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (!l->stopping && pthread_cond_timedwait(&l->work, &l->lock, &until) == 0) {
+        }
+        l->pending = false;
         pthread_mutex_unlock(&l->lock);
-        if (stop)
-            return NULL;
-        commit_batch(l, batch);
+        struct isd_error err;
+        import(l, &err);
         pthread_mutex_lock(&l->lock);
     }
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
 }
 
 int isd_ledger_new(struct isd_store *st, bool enabled, struct isd_ledger **out,
@@ -86,7 +78,12 @@ int isd_ledger_new(struct isd_store *st, bool enabled, struct isd_ledger **out,
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->work, NULL);
     if (enabled) {
-        if (pthread_create(&l->thread, NULL, writer_main, l) != 0) {
+        int rc = import(l, err); /* what a killed process left */
+        if (rc < 0) {
+            isd_ledger_free(l);
+            return rc;
+        }
+        if (pthread_create(&l->thread, NULL, importer_main, l) != 0) {
             isd_ledger_free(l);
             return isd_err_set(err, ISD_E_INTERNAL, NULL, "cannot start the ledger thread");
         }
@@ -106,71 +103,39 @@ void isd_ledger_free(struct isd_ledger *l)
         pthread_cond_signal(&l->work);
         pthread_mutex_unlock(&l->lock);
         pthread_join(l->thread, NULL);
+        struct isd_error err;
+        import(l, &err);
     }
     pthread_cond_destroy(&l->work);
     pthread_mutex_destroy(&l->lock);
     free(l);
 }
 
-/* Copies `s` (NULL stays NULL) into `buf`, cut to its size: the row's strings are short codes. */
-static const char *copy_str(char *buf, size_t cap, const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strnlen(s, cap - 1);
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return buf;
-}
-
-int isd_ledger_record(struct isd_ledger *l, const struct isd_usage_row *row,
-                      void (*done)(void *ctx), void *ctx)
-{
-    struct entry *e = l->enabled ? malloc(sizeof *e) : NULL;
-    if (!e) {
-        if (l->enabled) {
-            isd_log_event(ISD_LOG_ERROR, "ledger_write_failed", "msg", "out of memory");
-            pthread_mutex_lock(&l->lock);
-            l->stats.failures++;
-            pthread_mutex_unlock(&l->lock);
-        }
-        done(ctx);
-        return 0;
-    }
-    e->row = *row;
-    e->row.endpoint = copy_str(e->endpoint, sizeof e->endpoint, row->endpoint);
-    e->row.quality = copy_str(e->quality, sizeof e->quality, row->quality);
-    e->row.output_format = copy_str(e->output_format, sizeof e->output_format, row->output_format);
-    e->row.error_code = copy_str(e->error_code, sizeof e->error_code, row->error_code);
-    e->done = done;
-    e->ctx = ctx;
-    e->next = NULL;
-    pthread_mutex_lock(&l->lock);
-    if (l->tail)
-        l->tail->next = e;
-    else
-        l->head = e;
-    l->tail = e;
-    pthread_cond_signal(&l->work);
-    pthread_mutex_unlock(&l->lock);
-    return 0;
-}
-
-void isd_ledger_commit(struct isd_ledger *l, const struct isd_usage_row *row)
+int isd_ledger_record(struct isd_ledger *l, const struct isd_usage_row *row)
 {
     if (!l->enabled)
-        return;
+        return 0;
     struct isd_error err;
-    int rc = isd_store_usage_insert(l->store, row, 1, &err);
+    int rc = isd_store_usage_append(l->store, row, &err);
+    pthread_mutex_lock(&l->lock);
+    if (rc < 0) {
+        l->stats.failures++;
+    } else {
+        l->stats.rows++;
+        if (!l->pending) {
+            l->pending = true;
+            pthread_cond_signal(&l->work);
+        }
+    }
+    pthread_mutex_unlock(&l->lock);
     if (rc < 0)
         isd_log_event(ISD_LOG_ERROR, "ledger_write_failed", "msg", err.message);
-    pthread_mutex_lock(&l->lock);
-    l->stats.batches++;
-    if (rc < 0)
-        l->stats.failures++;
-    else
-        l->stats.rows++;
-    pthread_mutex_unlock(&l->lock);
+    return rc < 0 ? -1 : 0;
+}
+
+int isd_ledger_flush(struct isd_ledger *l, struct isd_error *err)
+{
+    return l->enabled ? import(l, err) : 0;
 }
 
 bool isd_ledger_enabled(const struct isd_ledger *l)

@@ -1,12 +1,9 @@
 /*
  * Every answer of the server leaves through here. Two things happen on the way: the caller's
  * rate-limit headers are added (x-ratelimit-*, like OpenAI's), and for image API requests the
- * usage-ledger row is committed before the answer is released, so that a request whose
- * response was sent is in the ledger even if the process is killed right after.
- *
- * References: an answer given on the connection thread (a handler, or a refusal) first defers
- * the request, whose deferred reference keeps it alive until isd_http_respond() or
- * isd_http_stream_end() gives that reference up; an answer from a worker is already deferred.
+ * usage-ledger row is written (appended to the journal, a few microseconds) before the answer
+ * is released, so that a request whose response was sent is in the ledger even if the process
+ * is killed right after.
  */
 #include "server/server_int.h"
 
@@ -19,12 +16,12 @@
 
 #define MAX_HEADERS 16
 
-/* An answer waiting for its ledger row. */
-struct pending {
+/* An answer being put together. */
+struct answer {
     struct isd_http_request *req;
     int status;
     const char *content_type;
-    char *body;      /* owned until handed to isd_http_respond */
+    char *body;      /* handed to isd_http_respond */
     size_t len;      /* body length, or the bytes a stream sent */
     bool stream_end; /* end a stream instead of sending a body */
     struct isd_http_header headers[MAX_HEADERS];
@@ -33,7 +30,7 @@ struct pending {
     size_t used;
 };
 
-static const char *keep(struct pending *p, const char *s)
+static const char *keep(struct answer *p, const char *s)
 {
     size_t n = strlen(s) + 1;
     if (p->used + n > sizeof p->text)
@@ -44,13 +41,13 @@ static const char *keep(struct pending *p, const char *s)
     return d;
 }
 
-static void add_header(struct pending *p, const char *name, const char *value)
+static void add_header(struct answer *p, const char *name, const char *value)
 {
     if (p->n_headers < MAX_HEADERS)
         p->headers[p->n_headers++] = (struct isd_http_header){keep(p, name), keep(p, value)};
 }
 
-static void add_limit_headers(struct pending *p, const struct srv_request *sr)
+static void add_limit_headers(struct answer *p, const struct srv_request *sr)
 {
     if (!sr || !sr->has_limits)
         return;
@@ -74,15 +71,13 @@ static void add_limit_headers(struct pending *p, const struct srv_request *sr)
     }
 }
 
-static void release(void *ctx)
+static void release(struct answer *p)
 {
-    struct pending *p = ctx;
     if (p->stream_end)
         isd_http_stream_end(p->req);
     else
         isd_http_respond(p->req, p->status, p->content_type, p->body, p->len, p->headers,
                          p->n_headers);
-    free(p);
 }
 
 static void fill_row(const struct srv_request *sr, struct isd_http_request *req, int status,
@@ -110,48 +105,33 @@ static void fill_row(const struct srv_request *sr, struct isd_http_request *req,
     row->ms_render = sr->ms_render;
     row->ms_encode = sr->ms_encode;
     row->ms_total = (double)(isd_mono_ns() - isd_http_start_ns(req)) / 1e6;
+    row->steps = sr->gen_steps;
+    row->megapixels = sr->megapixels;
 }
 
-/* Sends `p` now, or after its ledger row is committed for image API requests. */
-static void dispatch(struct pending *p)
+/* Writes the ledger row of image API requests, then sends `p`. */
+static void dispatch(struct answer *p)
 {
     struct srv_request *sr = srv_request_of(p->req);
     if (sr)
         sr->status = p->status;
-    if (!sr || !sr->endpoint || !isd_ledger_enabled(sr->srv->ledger)) {
-        release(p);
-        return;
+    if (sr && sr->endpoint && isd_ledger_enabled(sr->srv->ledger)) {
+        struct isd_usage_row row;
+        fill_row(sr, p->req, p->status, p->len, &row);
+        isd_ledger_record(sr->srv->ledger, &row);
     }
-    struct isd_usage_row row;
-    fill_row(sr, p->req, p->status, p->len, &row);
-    if (isd_http_is_deferred(p->req)) {
-        /* a worker (deferred requests are answered off the connection thread): commit here */
-        isd_ledger_commit(sr->srv->ledger, &row);
-        release(p);
-        return;
-    }
-    /* the connection thread does no disk writes: wait suspended for the ledger thread */
-    isd_http_defer(p->req);
-    isd_ledger_record(sr->srv->ledger, &row, release, p);
+    release(p);
 }
 
 void srv_respond(struct isd_http_request *req, int status, const char *content_type, char *body,
                  size_t len, const struct isd_http_header *headers, size_t n_headers)
 {
-    struct pending *p = calloc(1, sizeof *p);
-    if (!p) { /* no room to wait for the ledger: answer at once */
-        isd_http_respond(req, status, content_type, body, len, headers, n_headers);
-        return;
-    }
-    p->req = req;
-    p->status = status;
-    p->content_type = content_type;
-    p->body = body;
-    p->len = len;
+    struct answer a = {
+        .req = req, .status = status, .content_type = content_type, .body = body, .len = len};
     for (size_t i = 0; i < n_headers; i++)
-        add_header(p, headers[i].name, headers[i].value);
-    add_limit_headers(p, srv_request_of(req));
-    dispatch(p);
+        add_header(&a, headers[i].name, headers[i].value);
+    add_limit_headers(&a, srv_request_of(req));
+    dispatch(&a);
 }
 
 void srv_respond_json(struct isd_http_request *req, int status, struct isd_buf *body)
@@ -206,11 +186,11 @@ void srv_on_error(struct isd_http_request *req, void *ctx, const struct isd_erro
 int srv_stream_begin(struct isd_http_request *req, const struct isd_http_header *headers,
                      size_t n_headers)
 {
-    struct pending p = {0};
+    struct answer a = {0};
     for (size_t i = 0; i < n_headers; i++)
-        add_header(&p, headers[i].name, headers[i].value);
-    add_limit_headers(&p, srv_request_of(req));
-    return isd_http_stream_begin(req, 200, "text/event-stream", p.headers, p.n_headers);
+        add_header(&a, headers[i].name, headers[i].value);
+    add_limit_headers(&a, srv_request_of(req));
+    return isd_http_stream_begin(req, 200, "text/event-stream", a.headers, a.n_headers);
 }
 
 void srv_stream_end(struct isd_http_request *req, uint64_t bytes, const struct isd_error *e)
@@ -218,14 +198,6 @@ void srv_stream_end(struct isd_http_request *req, uint64_t bytes, const struct i
     struct srv_request *sr = srv_request_of(req);
     if (sr && e && e->id != ISD_OK)
         sr->error_code = isd_err_code(e->id) ? isd_err_code(e->id) : isd_err_name(e->id);
-    struct pending *p = calloc(1, sizeof *p);
-    if (!p) {
-        isd_http_stream_end(req);
-        return;
-    }
-    p->req = req;
-    p->status = 200;
-    p->len = bytes;
-    p->stream_end = true;
-    dispatch(p);
+    struct answer a = {.req = req, .status = 200, .len = bytes, .stream_end = true};
+    dispatch(&a);
 }

@@ -212,9 +212,9 @@ static void stop(struct server *srv)
         if (left > 0)
             isd_log_event(ISD_LOG_WARN, "drain_timeout", "msg",
                           "jobs still running after the grace period were cancelled");
-        isd_jobs_free(srv->jobs); /* joins workers: every answer is handed to the ledger */
+        isd_jobs_free(srv->jobs); /* joins workers: every answer was written to the ledger */
     }
-    isd_ledger_free(srv->ledger); /* commits the last rows and releases their answers */
+    isd_ledger_free(srv->ledger); /* imports the last rows */
     isd_http_stop(srv->http);
     isd_http_stop(srv->metrics_http);
     isd_limits_free(srv->limits);

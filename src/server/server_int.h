@@ -82,7 +82,9 @@ struct srv_request {
     int partials; /* partial images sent */
     long in_text, in_image, out_tokens;
     double ms_queue, ms_render, ms_encode;
-    int status; /* the status sent */
+    int gen_steps;     /* the generator's own units: denoising steps, */
+    double megapixels; /* and pixels generated (local models) */
+    int status;        /* the status sent */
     const char *error_code;
 };
 
@@ -102,7 +104,7 @@ int srv_take_images(struct isd_http_request *req, int images, bool slot, struct 
 bool srv_auth_required(struct server *srv);
 
 /* respond.c: every answer of the server goes out through these. They add the rate-limit
- * headers and, for image API requests, commit the ledger row before the answer is sent. */
+ * headers and, for image API requests, write the ledger row before the answer is sent. */
 void srv_respond(struct isd_http_request *req, int status, const char *content_type, char *body,
                  size_t len, const struct isd_http_header *headers, size_t n_headers);
 void srv_respond_error(struct isd_http_request *req, const struct isd_error *e);

@@ -62,6 +62,15 @@ static const char *const migrations[] = {
     "  ms_total REAL NOT NULL DEFAULT 0"
     ");"
     "CREATE INDEX usage_time ON usage(time_ms);",
+    /* 3: how far usage.journal was imported */
+    "CREATE TABLE usage_journal ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  consumed INTEGER NOT NULL"
+    ");"
+    "INSERT INTO usage_journal VALUES (1, 0);"
+    /* and the local models' units */
+    "ALTER TABLE usage ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE usage ADD COLUMN megapixels REAL NOT NULL DEFAULT 0;",
 };
 
 int store_db_fail(struct isd_store *st, struct isd_error *err, const char *what)
@@ -152,6 +161,8 @@ struct isd_store *isd_store_open(const char *data_dir, struct isd_error *err)
         return NULL;
     }
     pthread_mutex_init(&st->lock, NULL);
+    pthread_mutex_init(&st->journal_lock, NULL);
+    st->journal_fd = -1;
     st->keys_version = -1;
     snprintf(st->dir, sizeof st->dir, "%s", data_dir);
     snprintf(st->images_dir, sizeof st->images_dir, "%s/images", data_dir);
@@ -187,6 +198,9 @@ void isd_store_close(struct isd_store *st)
     store_finalize_statements(st);
     if (st->db)
         sqlite3_close(st->db);
+    if (st->journal_fd >= 0)
+        close(st->journal_fd);
+    pthread_mutex_destroy(&st->journal_lock);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }

@@ -3,6 +3,7 @@
  *   imagesd.db      SQLite database (WAL), schema versioned with PRAGMA user_version
  *   secret.key      32 random bytes (mode 0600): the key that signs image links
  *   images/         stored images served through signed links, named <id>.<ext>
+ *   usage.journal   usage rows appended before they are imported into the database
  * The database holds the image index (id, format, size, created, expires, request id), the
  * API keys (schema 2: only a SHA-256 of each key is kept) and the usage ledger (one row per
  * image API request). WAL with synchronous=NORMAL: a committed row is in the WAL file, so it
@@ -29,7 +30,7 @@
 #include <stdint.h>
 
 #define ISD_STORE_ID_LEN         36 /* "img_" + 32 hex */
-#define ISD_STORE_SCHEMA_VERSION 2
+#define ISD_STORE_SCHEMA_VERSION 3
 
 struct isd_store;
 
@@ -108,6 +109,9 @@ struct isd_usage_row {
     long output_tokens;
     uint64_t bytes_out;
     double ms_queue, ms_render, ms_encode, ms_total;
+    /* local models' own units (0 for others): denoising steps run, megapixels generated */
+    int steps;
+    double megapixels;
 };
 
 /* Inserts rows in one transaction and updates their keys' last use. */
@@ -124,10 +128,34 @@ struct isd_usage_total {
     long input_tokens; /* text + image */
     long output_tokens;
     uint64_t bytes_out;
-    double ms_total; /* sum of request times */
+    double ms_total;   /* sum of request times */
+    long steps;        /* local models: denoising steps */
+    double megapixels; /* local models: pixels generated / 1e6 */
 };
 
-/* Totals of the rows since `since_ms` (0 = all), grouped; the caller frees *out. */
+/* The usage journal. A request's row reaches the ledger in two steps: isd_store_usage_append()
+ * writes it to usage.journal with one write(2) (a few microseconds; from then on it survives
+ * the process being killed), and isd_store_usage_import() moves the journal's rows into the
+ * usage table in one transaction together with how far it read, so every row is imported
+ * exactly once whoever imports (the server's ledger thread, `imagesd usage`, a restart after a
+ * crash). Records carry a magic, a length and a CRC-32; a torn or damaged one is never
+ * imported. Thread-safe; appends from several threads and processes do not interleave. */
+int isd_store_usage_append(struct isd_store *st, const struct isd_usage_row *row,
+                           struct isd_error *err);
+
+struct isd_usage_import {
+    size_t rows;          /* imported */
+    size_t damaged_bytes; /* skipped (owner only) */
+};
+/* `owner`: the caller is the one process that appends (the server). It reads to the end with
+ * its appends paused, skips damaged bytes (a record cut short by a killed process, a broken
+ * disk) and truncates the journal once all of it is imported and it passed 1 MB. Others stop
+ * at the first record they cannot read, which may be one being written. `out` may be NULL. */
+int isd_store_usage_import(struct isd_store *st, bool owner, struct isd_usage_import *out,
+                           struct isd_error *err);
+
+/* Totals of the rows since `since_ms` (0 = all), grouped, after importing the journal (as a
+ * non-owner); ISD_USAGE_ALL gives one row, of zeros when there are none. The caller frees *out. */
 int isd_store_usage_totals(struct isd_store *st, int64_t since_ms, enum isd_usage_group by,
                            struct isd_usage_total **out, size_t *n, struct isd_error *err);
 

@@ -28,11 +28,18 @@ struct isd_store {
     sqlite3_stmt *key_find;
     sqlite3_stmt *usage_insert;
     sqlite3_stmt *key_touch;
+    /* the usage journal (store_journal.c) */
+    pthread_mutex_t journal_lock; /* appends, and the import that may truncate */
+    int journal_fd;               /* O_APPEND, opened at the first append; -1 before */
 };
 
 int store_db_fail(struct isd_store *st, struct isd_error *err, const char *what);
 /* Prepares `sql` into *s unless already done; 0 or -1. Called with the lock held. */
 int store_prepare_once(struct isd_store *st, sqlite3_stmt **s, const char *sql);
 void store_finalize_statements(struct isd_store *st);
+/* The ledger's statements (insert, key touch), prepared once; then one row, in the caller's
+ * transaction. Called with the lock held. */
+int store_usage_prepare(struct isd_store *st);
+int store_usage_insert_row(struct isd_store *st, const struct isd_usage_row *r);
 
 #endif

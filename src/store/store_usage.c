@@ -4,6 +4,7 @@
  */
 #include "store/store_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,13 @@ static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_null(s, i);
 }
 
-static int insert_row(struct isd_store *st, const struct isd_usage_row *r)
+/* SQLite stores NaN as NULL, which the NOT NULL columns refuse */
+static double nan_as_zero(double v)
+{
+    return isnan(v) ? 0.0 : v;
+}
+
+int store_usage_insert_row(struct isd_store *st, const struct isd_usage_row *r)
 {
     sqlite3_stmt *s = st->usage_insert;
     /* the NOT NULL columns: one odd row must not fail the rows committed with it */
@@ -55,10 +62,12 @@ static int insert_row(struct isd_store *st, const struct isd_usage_row *r)
     sqlite3_bind_int64(s, 14, r->input_image_tokens);
     sqlite3_bind_int64(s, 15, r->output_tokens);
     sqlite3_bind_int64(s, 16, (sqlite3_int64)r->bytes_out);
-    sqlite3_bind_double(s, 17, r->ms_queue);
-    sqlite3_bind_double(s, 18, r->ms_render);
-    sqlite3_bind_double(s, 19, r->ms_encode);
-    sqlite3_bind_double(s, 20, r->ms_total);
+    sqlite3_bind_double(s, 17, nan_as_zero(r->ms_queue));
+    sqlite3_bind_double(s, 18, nan_as_zero(r->ms_render));
+    sqlite3_bind_double(s, 19, nan_as_zero(r->ms_encode));
+    sqlite3_bind_double(s, 20, nan_as_zero(r->ms_total));
+    sqlite3_bind_int(s, 21, r->steps);
+    sqlite3_bind_double(s, 22, nan_as_zero(r->megapixels));
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
     sqlite3_reset(s);
     if (rc == 0 && r->key_id[0]) {
@@ -71,6 +80,22 @@ static int insert_row(struct isd_store *st, const struct isd_usage_row *r)
     return rc;
 }
 
+int store_usage_prepare(struct isd_store *st)
+{
+    return store_prepare_once(
+               st, &st->usage_insert,
+               "INSERT INTO usage (request_id, time_ms, key_id, endpoint, model, n, size, "
+               "quality, output_format, partial_images, status, error_code, "
+               "input_text_tokens, input_image_tokens, output_tokens, bytes_out, ms_queue, "
+               "ms_render, ms_encode, ms_total, steps, megapixels) VALUES (?, ?, ?, ?, ?, ?, "
+               "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") < 0 ||
+                   store_prepare_once(st, &st->key_touch,
+                                      "UPDATE api_keys SET last_used = ?1 WHERE id = ?2 AND "
+                                      "last_used < ?1 - 60") < 0
+               ? -1
+               : 0;
+}
+
 int isd_store_usage_insert(struct isd_store *st, const struct isd_usage_row *rows, size_t n,
                            struct isd_error *err)
 {
@@ -78,16 +103,7 @@ int isd_store_usage_insert(struct isd_store *st, const struct isd_usage_row *row
         return 0;
     pthread_mutex_lock(&st->lock);
     int rc = 0;
-    if (store_prepare_once(
-            st, &st->usage_insert,
-            "INSERT INTO usage (request_id, time_ms, key_id, endpoint, model, n, size, "
-            "quality, output_format, partial_images, status, error_code, "
-            "input_text_tokens, input_image_tokens, output_tokens, bytes_out, ms_queue, "
-            "ms_render, ms_encode, ms_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?, ?, ?, ?, ?, ?)") < 0 ||
-        store_prepare_once(
-            st, &st->key_touch,
-            "UPDATE api_keys SET last_used = ?1 WHERE id = ?2 AND last_used < ?1 - 60") < 0) {
+    if (store_usage_prepare(st) < 0) {
         rc = store_db_fail(st, err, "preparing the ledger");
         goto out;
     }
@@ -96,7 +112,7 @@ int isd_store_usage_insert(struct isd_store *st, const struct isd_usage_row *row
         goto out;
     }
     for (size_t i = 0; i < n && rc == 0; i++)
-        if (insert_row(st, &rows[i]) < 0)
+        if (store_usage_insert_row(st, &rows[i]) < 0)
             rc = store_db_fail(st, err, "writing the ledger");
     if (rc == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = store_db_fail(st, err, "committing the ledger");
@@ -121,10 +137,13 @@ int isd_store_usage_totals(struct isd_store *st, int64_t since_ms, enum isd_usag
              "SELECT %s AS g, count(*), sum(status >= 400), "
              "sum(CASE WHEN status < 400 THEN n ELSE 0 END), "
              "sum(input_text_tokens + input_image_tokens), sum(output_tokens), sum(bytes_out), "
-             "sum(ms_total) FROM usage WHERE time_ms >= ? GROUP BY g ORDER BY g",
-             group_expr[by]);
+             "sum(ms_total), sum(steps), sum(megapixels) FROM usage WHERE time_ms >= ?%s",
+             group_expr[by], by == ISD_USAGE_ALL ? "" : " GROUP BY g ORDER BY g");
     *out = NULL;
     *n = 0;
+    int imported = isd_store_usage_import(st, false, NULL, err);
+    if (imported < 0)
+        return imported;
     pthread_mutex_lock(&st->lock);
     sqlite3_stmt *s = NULL;
     int rc = 0;
@@ -151,6 +170,8 @@ int isd_store_usage_totals(struct isd_store *st, int64_t since_ms, enum isd_usag
         t->output_tokens = (long)sqlite3_column_int64(s, 5);
         t->bytes_out = (uint64_t)sqlite3_column_int64(s, 6);
         t->ms_total = sqlite3_column_double(s, 7);
+        t->steps = (long)sqlite3_column_int64(s, 8);
+        t->megapixels = sqlite3_column_double(s, 9);
     }
     if (step != SQLITE_DONE)
         rc = store_db_fail(st, err, "reading the ledger");

@@ -1,11 +1,13 @@
 /*
- * ledger: rows committed by the writer thread and done() called once per row, in order, only
- * when the row is visible to another connection; group commit; the disabled ledger; free
- * committing what is queued; a failing database. A "gate" row whose done() blocks holds the
- * writer so that rows can be queued behind it deterministically.
+ * ledger: a row is in usage.journal when isd_ledger_record() returns; the ledger's thread
+ * imports it into the usage table within a bounded time, without a flush, in few batches
+ * under a burst; isd_ledger_new() imports what a previous process left (a torn last record
+ * skipped and logged); isd_ledger_free() imports the rest; values and strings are copied at
+ * record; many threads; the disabled ledger writes nothing; append and import failures are
+ * counted and logged, and the rows recorded meanwhile are imported once it works again.
  *
- * done() runs on the writer thread, where cmocka's asserts must not be used: callbacks record
- * what they see and the test thread asserts afterwards.
+ * The usage table is read through a separate SQLite connection that never imports, so that
+ * what it sees is what the ledger imported.
  */
 #include "support/test.h"
 
@@ -20,9 +22,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#define DEADLINE_MS 5000 /* for what the ledger's thread does by itself */
+
 /* ---- helpers ---- */
+
+static char *path_in(const char *dir, const char *name)
+{
+    static char buf[4][4400];
+    static int slot;
+    char *p = buf[slot++ % 4];
+    snprintf(p, 4400, "%s/%s", dir, name);
+    return p;
+}
+
+/* <dir>/usage.journal into buf[4400] (path_in's buffers are reused). */
+static const char *journal_path(const char *dir, char *buf)
+{
+    snprintf(buf, 4400, "%s/usage.journal", dir);
+    return buf;
+}
+
+static long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
 
 static struct isd_store *open_store(const char *dir)
 {
@@ -37,7 +65,8 @@ static struct isd_ledger *new_ledger(struct isd_store *st, bool enabled)
 {
     struct isd_error err;
     struct isd_ledger *l = NULL;
-    assert_int_equal(isd_ledger_new(st, enabled, &l, &err), 0);
+    if (isd_ledger_new(st, enabled, &l, &err) < 0)
+        fail_msg("isd_ledger_new: %s", err.message);
     assert_non_null(l);
     return l;
 }
@@ -47,7 +76,7 @@ static void make_row(struct isd_usage_row *r, int i)
     memset(r, 0, sizeof *r);
     r->time_ms = 1700000000000LL + i;
     snprintf(r->request_id, sizeof r->request_id, "req_%08d", i);
-    snprintf(r->key_id, sizeof r->key_id, "key_%016x", i % 3);
+    snprintf(r->key_id, sizeof r->key_id, "key_%016x", (unsigned)(i % 3));
     r->endpoint = "generations";
     snprintf(r->model, sizeof r->model, "model-%d", i % 2);
     r->n = 1;
@@ -57,133 +86,11 @@ static void make_row(struct isd_usage_row *r, int i)
     r->ms_total = 1.5;
 }
 
-/* Rows in the usage table as another connection sees them now; -1 on error. */
-static long committed_rows(struct isd_store *st)
+static void record(struct isd_ledger *l, int i)
 {
-    struct isd_usage_total *t;
-    size_t n;
-    struct isd_error err;
-    if (isd_store_usage_totals(st, 0, ISD_USAGE_ALL, &t, &n, &err) < 0)
-        return -1;
-    long rows = n ? t[0].requests : 0;
-    free(t);
-    return rows;
-}
-
-/* Counts done() calls; the test thread waits on it. */
-struct tally {
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    long calls;
-};
-
-static void tally_init(struct tally *t)
-{
-    pthread_mutex_init(&t->lock, NULL);
-    pthread_cond_init(&t->changed, NULL);
-    t->calls = 0;
-}
-
-static void tally_release(struct tally *t)
-{
-    pthread_cond_destroy(&t->changed);
-    pthread_mutex_destroy(&t->lock);
-}
-
-/* Counts a call and stores its rank in *seq, under the lock the waiter reads through. */
-static void tally_add(struct tally *t, long *seq)
-{
-    pthread_mutex_lock(&t->lock);
-    *seq = t->calls++;
-    pthread_cond_broadcast(&t->changed);
-    pthread_mutex_unlock(&t->lock);
-}
-
-static void tally_wait(struct tally *t, long calls)
-{
-    pthread_mutex_lock(&t->lock);
-    while (t->calls < calls)
-        pthread_cond_wait(&t->changed, &t->lock);
-    pthread_mutex_unlock(&t->lock);
-}
-
-static long tally_get(struct tally *t)
-{
-    pthread_mutex_lock(&t->lock);
-    long n = t->calls;
-    pthread_mutex_unlock(&t->lock);
-    return n;
-}
-
-/* One row's callback context. */
-struct probe {
-    struct tally *tally;
-    struct isd_store *other; /* second connection to check visibility from, or NULL */
-    int calls;               /* done() calls for this row */
-    long seq;                /* order of the call among all rows */
-    long visible;            /* rows the other connection counted from inside done() */
-    pthread_t thread;        /* where done() ran */
-};
-
-static void probe_done(void *ctx)
-{
-    struct probe *p = ctx;
-    p->calls++;
-    p->thread = pthread_self();
-    if (p->other)
-        p->visible = committed_rows(p->other);
-    tally_add(p->tally, &p->seq); /* last: the test thread may read p once counted */
-}
-
-/* A row whose done() blocks the writer thread until opened. */
-struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    bool entered, open;
-};
-
-static void gate_init(struct gate *g)
-{
-    pthread_mutex_init(&g->lock, NULL);
-    pthread_cond_init(&g->changed, NULL);
-    g->entered = g->open = false;
-}
-
-static void gate_release(struct gate *g)
-{
-    pthread_cond_destroy(&g->changed);
-    pthread_mutex_destroy(&g->lock);
-}
-
-static void gate_done(void *ctx)
-{
-    struct gate *g = ctx;
-    pthread_mutex_lock(&g->lock);
-    g->entered = true;
-    pthread_cond_broadcast(&g->changed);
-    while (!g->open)
-        pthread_cond_wait(&g->changed, &g->lock);
-    pthread_mutex_unlock(&g->lock);
-}
-
-/* Records a row whose done() holds the writer, and returns once the writer is held. */
-static void gate_close(struct gate *g, struct isd_ledger *l)
-{
-    struct isd_usage_row row;
-    make_row(&row, 999999);
-    assert_int_equal(isd_ledger_record(l, &row, gate_done, g), 0);
-    pthread_mutex_lock(&g->lock);
-    while (!g->entered)
-        pthread_cond_wait(&g->changed, &g->lock);
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_open(struct gate *g)
-{
-    pthread_mutex_lock(&g->lock);
-    g->open = true;
-    pthread_cond_broadcast(&g->changed);
-    pthread_mutex_unlock(&g->lock);
+    struct isd_usage_row r;
+    make_row(&r, i);
+    assert_int_equal(isd_ledger_record(l, &r), 0);
 }
 
 static struct isd_ledger_stats stats_of(struct isd_ledger *l)
@@ -193,62 +100,274 @@ static struct isd_ledger_stats stats_of(struct isd_ledger *l)
     return s;
 }
 
+static long long mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+static sqlite3 *db_open(const char *dir)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path_in(dir, "imagesd.db"), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static void exec_sql(const char *dir, const char *sql)
+{
+    sqlite3 *db = db_open(dir);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* Rows in the usage table now, read without importing; -1 when there is no table. */
+static long long table_rows(const char *dir)
+{
+    sqlite3 *db = db_open(dir);
+    sqlite3_stmt *s;
+    long long n = -1;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM usage", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            n = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+/* Polls until the table holds `want` rows; false after DEADLINE_MS. */
+static bool wait_for_rows(const char *dir, long long want)
+{
+    long long end = mono_ms() + DEADLINE_MS;
+    for (;;) {
+        if (table_rows(dir) == want)
+            return true;
+        if (mono_ms() > end)
+            return false;
+        pause_ms(2);
+    }
+}
+
+/* Polls until the ledger counted `want` imported rows; false after DEADLINE_MS. */
+static bool wait_for_imported(struct isd_ledger *l, uint64_t want)
+{
+    long long end = mono_ms() + DEADLINE_MS;
+    for (;;) {
+        if (stats_of(l).imported == want)
+            return true;
+        if (mono_ms() > end)
+            return false;
+        pause_ms(2);
+    }
+}
+
+/* The usage table holds "req_%08d" for each i in [first, first + count), once, and no other
+ * row. */
+static void expect_range(const char *dir, int first, int count)
+{
+    bool *seen = calloc((size_t)(first + count), 1);
+    assert_non_null(seen);
+    sqlite3 *db = db_open(dir);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT request_id, count(*) FROM usage GROUP BY "
+                                        "request_id",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(s, 0);
+        int i = -1;
+        if (sscanf(id, "req_%d", &i) != 1 || i < first || i >= first + count)
+            fail_msg("unexpected row %s", id);
+        if (sqlite3_column_int(s, 1) != 1)
+            fail_msg("row %s imported %d times", id, sqlite3_column_int(s, 1));
+        seen[i] = true;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    for (int i = first; i < first + count; i++)
+        if (!seen[i])
+            fail_msg("row req_%08d missing", i);
+    free(seen);
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    bool found = memmem(buf, n, needle, strlen(needle)) != NULL;
+    free(buf);
+    return found;
+}
+
+/* Sends the log lines to <dir>/log.txt (before any ledger thread runs: isd_log_configure()
+ * is not thread-safe); log_to_stderr() undoes it once the ledger is freed. */
+static int log_to_file(const char *dir, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/log.txt", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    isd_log_configure(ISD_LOG_INFO, ISD_LOG_LOGFMT, fd);
+    return fd;
+}
+
+static void log_to_stderr(int fd)
+{
+    isd_log_configure(ISD_LOG_INFO, ISD_LOG_LOGFMT, 2);
+    close(fd);
+}
+
 /* ---- tests ---- */
 
-static void rows_done_in_order_after_commit(void **state)
+/* When record() returns, the row is in usage.journal: in the file, and imported by another
+ * connection (another process) even if the ledger's thread has not run yet. */
+static void row_in_journal_when_record_returns(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_store *st = open_store(dir);
     struct isd_store *other = open_store(dir);
     struct isd_ledger *l = new_ledger(st, true);
-    struct tally tally;
-    tally_init(&tally);
-    enum { N = 40 };
-    struct probe p[N];
-    memset(p, 0, sizeof p);
-    for (int i = 0; i < N; i++) {
-        p[i].tally = &tally;
-        p[i].other = other;
-        struct isd_usage_row row;
-        make_row(&row, i);
-        assert_int_equal(isd_ledger_record(l, &row, probe_done, &p[i]), 0);
-    }
-    tally_wait(&tally, N);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(p[i].calls, 1);
-        assert_int_equal(p[i].seq, i);
-        /* the other connection already counted this row and every one before it */
-        if (p[i].visible < i + 1)
-            fail_msg("row %d: done() called when the other connection saw %ld rows", i,
-                     p[i].visible);
-        assert_false(pthread_equal(p[i].thread, pthread_self()));
+    char journal_buf[4400];
+    const char *journal = journal_path(dir, journal_buf);
+    for (int i = 0; i < 20; i++) {
+        long before = file_size(journal);
+        record(l, i);
+        assert_true(file_size(journal) > before);
+        char id[16];
+        snprintf(id, sizeof id, "req_%08d", i);
+        assert_true(file_contains(journal, id));
+        /* whoever imports it, it is in the table after this import, once */
+        struct isd_error err;
+        assert_int_equal(isd_store_usage_import(other, false, NULL, &err), 0);
+        assert_int_equal(table_rows(dir), i + 1);
     }
     struct isd_ledger_stats s = stats_of(l);
-    assert_int_equal(s.rows, N);
+    assert_int_equal(s.rows, 20);
     assert_int_equal(s.failures, 0);
-    assert_true(s.batches >= 1 && s.batches <= s.rows);
     isd_ledger_free(l);
-    /* still exactly once each after free */
-    for (int i = 0; i < N; i++)
-        assert_int_equal(p[i].calls, 1);
-    assert_int_equal(committed_rows(other), N);
-    tally_release(&tally);
+    expect_range(dir, 0, 20);
     isd_store_close(other);
     isd_store_close(st);
 }
 
-/* The committed rows carry the values recorded. */
+/* The ledger's thread imports recorded rows by itself, in a bounded time, again and again. */
+static void rows_reach_the_table_without_flush(void **state)
+{
+    (void)state;
+    const char *dir = isd_test_tmpdir();
+    struct isd_store *st = open_store(dir);
+    struct isd_ledger *l = new_ledger(st, true);
+    for (int round = 0; round < 3; round++) {
+        long long start = mono_ms();
+        for (int i = 0; i < 10; i++)
+            record(l, round * 10 + i);
+        if (!wait_for_rows(dir, (round + 1) * 10))
+            fail_msg("round %d: %lld of %d rows in the table after %d ms", round, table_rows(dir),
+                     (round + 1) * 10, DEADLINE_MS);
+        assert_true(wait_for_imported(l, (uint64_t)(round + 1) * 10));
+        long long took = mono_ms() - start;
+        print_message("# round %d imported after %lld ms\n", round, took);
+        struct isd_ledger_stats s = stats_of(l);
+        assert_true(s.batches >= (uint64_t)round + 1);
+        assert_int_equal(s.import_failures, 0);
+    }
+    expect_range(dir, 0, 30);
+    isd_ledger_free(l);
+    isd_store_close(st);
+}
+
+/* Rows recorded in a burst go in together: far fewer imports than rows. */
+static void burst_imported_in_few_batches(void **state)
+{
+    (void)state;
+    const char *dir = isd_test_tmpdir();
+    struct isd_store *st = open_store(dir);
+    struct isd_ledger *l = new_ledger(st, true);
+    enum { N = 400 };
+    for (int i = 0; i < N; i++)
+        record(l, i);
+    assert_true(wait_for_imported(l, N));
+    struct isd_ledger_stats s = stats_of(l);
+    assert_int_equal(s.rows, N);
+    print_message("# %d rows in %llu batches\n", N, (unsigned long long)s.batches);
+    assert_true(s.batches >= 1);
+    assert_true(s.batches <= N / 10);
+    assert_int_equal(table_rows(dir), N);
+    isd_ledger_free(l);
+    isd_store_close(st);
+}
+
+/* Rows that arrive one by one, a millisecond apart, wait for each other too: the thread lets
+ * rows gather for ISD_LEDGER_IMPORT_INTERVAL_MS before it imports, not one import per row. */
+static void paced_rows_share_a_batch(void **state)
+{
+    (void)state;
+    const char *dir = isd_test_tmpdir();
+    struct isd_store *st = open_store(dir);
+    struct isd_ledger *l = new_ledger(st, true);
+    enum { N = 10 };
+    long long start = mono_ms();
+    for (int i = 0; i < N; i++) {
+        record(l, i);
+        pause_ms(1);
+    }
+    long long took = mono_ms() - start;
+    assert_true(wait_for_imported(l, N));
+    struct isd_ledger_stats s = stats_of(l);
+    print_message("# %d rows over %lld ms in %llu batches\n", N, took,
+                  (unsigned long long)s.batches);
+    /* 10 ms of rows fit in one 50 ms window; 3 leaves room for a slow machine */
+    assert_true(s.batches >= 1 && s.batches <= 3);
+    isd_ledger_free(l);
+    expect_range(dir, 0, N);
+    isd_store_close(st);
+}
+
+/* isd_ledger_flush() imports at once. */
+static void flush_imports_now(void **state)
+{
+    (void)state;
+    const char *dir = isd_test_tmpdir();
+    struct isd_store *st = open_store(dir);
+    struct isd_ledger *l = new_ledger(st, true);
+    struct isd_error err;
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 7; i++)
+            record(l, round * 7 + i);
+        assert_int_equal(isd_ledger_flush(l, &err), 0);
+        assert_int_equal(table_rows(dir), (round + 1) * 7);
+    }
+    assert_int_equal(isd_ledger_flush(l, &err), 0); /* nothing to do */
+    isd_ledger_free(l);
+    expect_range(dir, 0, 35);
+    isd_store_close(st);
+}
+
+/* The imported rows carry the values recorded, strings included, though the caller reused
+ * its buffers right after record(). */
 static void rows_keep_their_values(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_store *st = open_store(dir);
     struct isd_ledger *l = new_ledger(st, true);
-    struct tally tally;
-    tally_init(&tally);
-    struct probe p[3];
-    memset(p, 0, sizeof p);
     for (int i = 0; i < 3; i++) {
         struct isd_usage_row row;
         make_row(&row, i);
@@ -257,10 +376,25 @@ static void rows_keep_their_values(void **state)
         row.input_text_tokens = 10;
         row.input_image_tokens = 5;
         row.output_tokens = 7;
-        p[i].tally = &tally;
-        assert_int_equal(isd_ledger_record(l, &row, probe_done, &p[i]), 0);
+        assert_int_equal(isd_ledger_record(l, &row), 0);
     }
-    tally_wait(&tally, 3);
+    char endpoint[32] = "edits", quality[32] = "high", format[32] = "webp",
+         code[64] = "moderation_blocked";
+    struct isd_usage_row row;
+    make_row(&row, 3);
+    row.endpoint = endpoint;
+    row.quality = quality;
+    row.output_format = format;
+    row.error_code = code;
+    row.status = 400;
+    assert_int_equal(isd_ledger_record(l, &row), 0);
+    snprintf(endpoint, sizeof endpoint, "XXXXXXXX");
+    snprintf(quality, sizeof quality, "XXXXXXXX");
+    snprintf(format, sizeof format, "XXXXXXXX");
+    snprintf(code, sizeof code, "XXXXXXXX");
+    memset(&row, 'Y', sizeof row);
+    assert_true(wait_for_rows(dir, 4));
+
     struct isd_usage_total *t;
     size_t n;
     struct isd_error err;
@@ -273,20 +407,37 @@ static void rows_keep_their_values(void **state)
     assert_int_equal(t[0].input_tokens, 30);
     assert_int_equal(t[0].output_tokens, 14);
     assert_int_equal(t[0].bytes_out, 200);
+    assert_float_equal(t[0].ms_total, 3.0, 1e-12);
     assert_string_equal(t[1].group, "model-1");
-    assert_int_equal(t[1].requests, 1);
+    assert_int_equal(t[1].requests, 2);
+    assert_int_equal(t[1].errors, 1);
     assert_int_equal(t[1].images, 2);
     free(t);
+
+    sqlite3 *db = db_open(dir);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT endpoint || ',' || quality || ',' || "
+                                        "output_format || ',' || error_code || ',' || status "
+                                        "|| ',' || key_id || ',' || time_ms FROM usage WHERE "
+                                        "request_id = 'req_00000003'",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    char got[256];
+    snprintf(got, sizeof got, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    assert_string_equal(got, "edits,high,webp,moderation_blocked,400,key_0000000000000000,"
+                             "1700000000003");
     isd_ledger_free(l);
-    tally_release(&tally);
     isd_store_close(st);
 }
 
 struct recorder {
     struct isd_ledger *l;
-    struct tally *tally;
-    struct probe *probes;
     int first, count;
+    int failures;
 };
 
 static void *recorder_main(void *arg)
@@ -295,401 +446,299 @@ static void *recorder_main(void *arg)
     for (int i = r->first; i < r->first + r->count; i++) {
         struct isd_usage_row row;
         make_row(&row, i);
-        r->probes[i].tally = r->tally;
-        isd_ledger_record(r->l, &row, probe_done, &r->probes[i]);
+        if (isd_ledger_record(r->l, &row) != 0)
+            r->failures++;
     }
     return NULL;
 }
 
-/* Records `per_thread` rows from each of 4 threads; returns when they are all queued. */
-static void record_from_threads(struct isd_ledger *l, struct tally *tally, struct probe *p,
-                                int per_thread)
+/* 4 threads record at once, while the ledger's thread imports: every row once. */
+static void many_threads_record(void **state)
 {
+    (void)state;
+    const char *dir = isd_test_tmpdir();
+    struct isd_store *st = open_store(dir);
+    struct isd_ledger *l = new_ledger(st, true);
+    enum { PER = 500, N = 4 * PER };
     pthread_t t[4];
     struct recorder r[4];
     for (int i = 0; i < 4; i++) {
-        r[i] = (struct recorder){l, tally, p, i * per_thread, per_thread};
+        r[i] = (struct recorder){l, i * PER, PER, 0};
         assert_int_equal(pthread_create(&t[i], NULL, recorder_main, &r[i]), 0);
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 4; i++) {
         assert_int_equal(pthread_join(t[i], NULL), 0);
-}
-
-static void group_commit_from_threads(void **state)
-{
-    (void)state;
-    const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    struct isd_store *other = open_store(dir);
-    struct isd_ledger *l = new_ledger(st, true);
-    struct tally tally;
-    tally_init(&tally);
-    enum { PER = 500, N = 4 * PER };
-    struct probe *p = calloc(N, sizeof *p);
-    assert_non_null(p);
-    record_from_threads(l, &tally, p, PER);
-    tally_wait(&tally, N);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(p[i].calls, 1);
+        assert_int_equal(r[i].failures, 0);
+    }
+    struct isd_error err;
+    assert_int_equal(isd_ledger_flush(l, &err), 0);
+    assert_int_equal(table_rows(dir), N);
+    /* the thread's last import may still be counting */
+    assert_true(wait_for_imported(l, N));
     struct isd_ledger_stats s = stats_of(l);
     assert_int_equal(s.rows, N);
     assert_int_equal(s.failures, 0);
-    assert_true(s.batches >= 1 && s.batches <= s.rows);
-    assert_int_equal(committed_rows(other), N);
+    assert_int_equal(s.import_failures, 0);
+    assert_true(s.batches >= 1 && s.batches < s.rows);
     isd_ledger_free(l);
-    free(p);
-    tally_release(&tally);
-    isd_store_close(other);
+    expect_range(dir, 0, N);
     isd_store_close(st);
 }
 
-/* Rows queued while the writer is busy go in together: one transaction for the lot. */
-static void queued_rows_share_a_transaction(void **state)
-{
-    (void)state;
-    const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    struct isd_store *other = open_store(dir);
-    struct isd_ledger *l = new_ledger(st, true);
-    struct tally tally;
-    tally_init(&tally);
-    struct gate g;
-    gate_init(&g);
-    gate_close(&g, l);
-    assert_int_equal(stats_of(l).batches, 1);
-    enum { PER = 50, N = 4 * PER };
-    struct probe p[N];
-    memset(p, 0, sizeof p);
-    record_from_threads(l, &tally, p, PER);
-    assert_int_equal(tally_get(&tally), 0);
-    assert_int_equal(committed_rows(other), 1);
-    gate_open(&g);
-    tally_wait(&tally, N);
-    struct isd_ledger_stats s = stats_of(l);
-    assert_int_equal(s.rows, N + 1);
-    /* the gate's transaction and one more */
-    assert_int_equal(s.batches, 2);
-    assert_int_equal(committed_rows(other), N + 1);
-    /* per thread, in the order recorded */
-    for (int t = 0; t < 4; t++)
-        for (int i = t * PER + 1; i < (t + 1) * PER; i++)
-            assert_true(p[i].seq > p[i - 1].seq);
-    isd_ledger_free(l);
-    gate_release(&g);
-    tally_release(&tally);
-    isd_store_close(other);
-    isd_store_close(st);
-}
-
-static void disabled_ledger_calls_done_at_once(void **state)
+static void disabled_ledger_writes_nothing(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_store *st = open_store(dir);
     struct isd_ledger *l = new_ledger(st, false);
-    struct tally tally;
-    tally_init(&tally);
-    struct probe p[5];
-    memset(p, 0, sizeof p);
-    for (int i = 0; i < 5; i++) {
-        struct isd_usage_row row;
-        make_row(&row, i);
-        p[i].tally = &tally;
-        assert_int_equal(isd_ledger_record(l, &row, probe_done, &p[i]), 0);
-        /* already called, on this thread */
-        assert_int_equal(p[i].calls, 1);
-        assert_true(pthread_equal(p[i].thread, pthread_self()));
-    }
+    assert_false(isd_ledger_enabled(l));
+    for (int i = 0; i < 5; i++)
+        record(l, i);
+    struct isd_error err;
+    assert_int_equal(isd_ledger_flush(l, &err), 0);
     struct isd_ledger_stats s = stats_of(l);
     assert_int_equal(s.rows, 0);
+    assert_int_equal(s.imported, 0);
     assert_int_equal(s.batches, 0);
     assert_int_equal(s.failures, 0);
     isd_ledger_free(l);
-    assert_int_equal(committed_rows(st), 0);
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(p[i].calls, 1);
-    tally_release(&tally);
+    assert_int_equal(file_size(path_in(dir, "usage.journal")), -1);
+    assert_int_equal(table_rows(dir), 0);
+    isd_ledger_free(NULL);
     isd_store_close(st);
 }
 
-struct delayed_open {
-    struct gate *gate;
-};
-
-static void *open_later(void *arg)
-{
-    struct delayed_open *d = arg;
-    /* give the test thread time to enter isd_ledger_free(); correct either way */
-    usleep(50 * 1000);
-    gate_open(d->gate);
-    return NULL;
-}
-
-static void free_commits_what_is_queued(void **state)
+/* free() imports what is still in the journal: rows recorded and freed at once. */
+static void free_imports_the_rest(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_store *st = open_store(dir);
-    struct isd_store *other = open_store(dir);
-    struct tally tally;
-    tally_init(&tally);
     enum { N = 300 };
-    struct probe p[N];
-    memset(p, 0, sizeof p);
-
-    /* rows recorded and freed at once */
-    struct isd_ledger *l = new_ledger(st, true);
-    for (int i = 0; i < N; i++) {
-        struct isd_usage_row row;
-        make_row(&row, i);
-        p[i].tally = &tally;
-        assert_int_equal(isd_ledger_record(l, &row, probe_done, &p[i]), 0);
+    for (int round = 0; round < 3; round++) {
+        struct isd_ledger *l = new_ledger(st, true);
+        assert_true(isd_ledger_enabled(l));
+        for (int i = 0; i < N; i++)
+            record(l, round * N + i);
+        isd_ledger_free(l);
+        assert_int_equal(table_rows(dir), (round + 1) * N);
     }
-    isd_ledger_free(l);
-    assert_int_equal(tally_get(&tally), N);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(p[i].calls, 1);
-        assert_int_equal(p[i].seq, i);
-    }
-    assert_int_equal(committed_rows(other), N);
-
-    /* rows certainly still queued when free starts: the writer is held by a gate */
-    struct gate g;
-    gate_init(&g);
-    l = new_ledger(st, true);
-    gate_close(&g, l);
-    memset(p, 0, sizeof p);
-    for (int i = 0; i < N; i++) {
-        struct isd_usage_row row;
-        make_row(&row, N + i);
-        p[i].tally = &tally;
-        assert_int_equal(isd_ledger_record(l, &row, probe_done, &p[i]), 0);
-    }
-    assert_int_equal(tally_get(&tally), N);
-    struct delayed_open d = {&g};
-    pthread_t opener;
-    assert_int_equal(pthread_create(&opener, NULL, open_later, &d), 0);
-    isd_ledger_free(l);
-    assert_int_equal(pthread_join(opener, NULL), 0);
-    assert_int_equal(tally_get(&tally), 2 * N);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(p[i].calls, 1);
-    assert_int_equal(committed_rows(other), 2 * N + 1);
-    gate_release(&g);
-    tally_release(&tally);
-    isd_store_close(other);
+    expect_range(dir, 0, 3 * N);
     isd_store_close(st);
 }
 
-/* Reads the error events the ledger logs into a file instead of stderr. */
-static int log_to_file(const char *dir, char *path, size_t cap)
-{
-    snprintf(path, cap, "%s/log.txt", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    assert_true(fd >= 0);
-    isd_log_configure(ISD_LOG_INFO, ISD_LOG_LOGFMT, fd);
-    return fd;
-}
-
-static bool file_contains(const char *path, const char *needle)
-{
-    char buf[8192];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, needle) != NULL;
-}
-
-static void exec_sql(struct isd_store *st, const char *sql)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/imagesd.db", isd_store_dir(st));
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
-}
-
-static void failing_store_still_calls_done(void **state)
+/* A previous process appended rows and died before importing them: the next ledger imports
+ * them when it starts, before any row of its own. */
+static void new_imports_what_a_previous_process_left(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
+    struct isd_store *previous = open_store(dir);
+    struct isd_error err;
+    for (int i = 0; i < 20; i++) {
+        struct isd_usage_row r;
+        make_row(&r, i);
+        assert_int_equal(isd_store_usage_append(previous, &r, &err), 0);
+    }
+    isd_store_close(previous);
+    assert_int_equal(table_rows(dir), 0);
+
     struct isd_store *st = open_store(dir);
-    /* before the writer thread starts: isd_log_configure() is not thread-safe */
+    struct isd_ledger *l = new_ledger(st, true);
+    /* already there: no waiting */
+    assert_int_equal(table_rows(dir), 20);
+    struct isd_ledger_stats s = stats_of(l);
+    assert_int_equal(s.imported, 20);
+    assert_int_equal(s.batches, 1);
+    assert_int_equal(s.rows, 0);
+    assert_int_equal(s.damaged_bytes, 0);
+    record(l, 20);
+    isd_ledger_free(l);
+    expect_range(dir, 0, 21);
+    /* and a ledger started on an imported journal imports nothing again */
+    l = new_ledger(st, true);
+    assert_int_equal(stats_of(l).imported, 0);
+    isd_ledger_free(l);
+    expect_range(dir, 0, 21);
+    isd_store_close(st);
+}
+
+/* ...and the previous process was killed in the middle of a write: the torn record is
+ * skipped, counted and logged; the rows before it are imported, the rows after it too. */
+static void new_skips_a_torn_leftover_and_logs_it(void **state)
+{
+    (void)state;
+    const char *dir = isd_test_tmpdir();
+    struct isd_store *previous = open_store(dir);
+    struct isd_error err;
+    for (int i = 0; i < 5; i++) {
+        struct isd_usage_row r;
+        make_row(&r, i);
+        assert_int_equal(isd_store_usage_append(previous, &r, &err), 0);
+    }
+    isd_store_close(previous);
+    char journal_buf[4400];
+    const char *journal = journal_path(dir, journal_buf);
+    long size = file_size(journal);
+    assert_int_equal(truncate(journal, size - 10), 0);
+
     char log_path[4200];
     int log_fd = log_to_file(dir, log_path, sizeof log_path);
+    struct isd_store *st = open_store(dir);
     struct isd_ledger *l = new_ledger(st, true);
-    struct tally tally;
-    tally_init(&tally);
-
-    /* one good row first, so the insert statement is prepared before the table goes */
-    struct probe first = {.tally = &tally};
-    struct isd_usage_row row;
-    make_row(&row, 0);
-    assert_int_equal(isd_ledger_record(l, &row, probe_done, &first), 0);
-    tally_wait(&tally, 1);
-    assert_int_equal(stats_of(l).rows, 1);
-
-    exec_sql(st, "DROP TABLE usage");
-    enum { N = 5 };
-    struct probe p[N];
-    memset(p, 0, sizeof p);
-    for (int i = 0; i < N; i++) {
-        make_row(&row, 1 + i);
-        p[i].tally = &tally;
-        assert_int_equal(isd_ledger_record(l, &row, probe_done, &p[i]), 0);
+    struct isd_ledger_stats s = stats_of(l);
+    assert_int_equal(s.imported, 4);
+    assert_true(s.damaged_bytes > 0 && s.damaged_bytes < (uint64_t)size / 4);
+    assert_int_equal(table_rows(dir), 4);
+    record(l, 5);
+    record(l, 6);
+    isd_ledger_free(l);
+    log_to_stderr(log_fd);
+    assert_true(file_contains(log_path, "ledger_journal_damaged"));
+    assert_int_equal(table_rows(dir), 6);
+    for (int i = 0; i < 7; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) = %d FROM usage WHERE request_id = "
+                 "'req_%08d'",
+                 i == 4 ? 0 : 1, i);
+        sqlite3 *db = db_open(dir);
+        sqlite3_stmt *q;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        if (sqlite3_column_int(q, 0) != 1)
+            fail_msg("req_%08d: wrong count", i);
+        sqlite3_finalize(q);
+        sqlite3_close(db);
     }
-    tally_wait(&tally, 1 + N);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(p[i].calls, 1);
-        assert_int_equal(p[i].seq, 1 + i);
+    isd_store_close(st);
+}
+
+/* A row that cannot be appended: record() returns -1, the failure is counted and logged as
+ * ledger_write_failed, and the ledger records again once the journal can be written. */
+static void append_failure_counted_and_logged(void **state)
+{
+    (void)state;
+    const char *dir = isd_test_tmpdir();
+    char log_path[4200];
+    int log_fd = log_to_file(dir, log_path, sizeof log_path);
+    struct isd_store *st = open_store(dir);
+    struct isd_ledger *l = new_ledger(st, true);
+    /* a directory where the journal should be: it cannot be opened for writing */
+    char journal_buf[4400];
+    const char *journal = journal_path(dir, journal_buf);
+    assert_int_equal(mkdir(journal, 0700), 0);
+    for (int i = 0; i < 3; i++) {
+        struct isd_usage_row r;
+        make_row(&r, i);
+        assert_int_equal(isd_ledger_record(l, &r), -1);
     }
     struct isd_ledger_stats s = stats_of(l);
-    assert_int_equal(s.rows, 1);
-    assert_int_equal(s.failures, N);
-    assert_true(s.batches >= 2 && s.batches <= 1 + N);
+    assert_int_equal(s.failures, 3);
+    assert_int_equal(s.rows, 0);
     assert_true(file_contains(log_path, "ledger_write_failed"));
-
-    /* the table back: the ledger writes again */
-    exec_sql(st, "CREATE TABLE usage (id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, "
-                 "request_id TEXT NOT NULL, key_id TEXT, endpoint TEXT NOT NULL, model TEXT, "
-                 "n INTEGER NOT NULL DEFAULT 0, size TEXT, quality TEXT, output_format TEXT, "
-                 "partial_images INTEGER NOT NULL DEFAULT 0, status INTEGER NOT NULL, "
-                 "error_code TEXT, input_text_tokens INTEGER NOT NULL DEFAULT 0, "
-                 "input_image_tokens INTEGER NOT NULL DEFAULT 0, "
-                 "output_tokens INTEGER NOT NULL DEFAULT 0, "
-                 "bytes_out INTEGER NOT NULL DEFAULT 0, ms_queue REAL NOT NULL DEFAULT 0, "
-                 "ms_render REAL NOT NULL DEFAULT 0, ms_encode REAL NOT NULL DEFAULT 0, "
-                 "ms_total REAL NOT NULL DEFAULT 0)");
-    struct probe last = {.tally = &tally};
-    make_row(&row, 100);
-    assert_int_equal(isd_ledger_record(l, &row, probe_done, &last), 0);
-    tally_wait(&tally, 2 + N);
-    assert_int_equal(last.calls, 1);
+    assert_true(file_contains(log_path, "usage.journal"));
+    assert_int_equal(rmdir(journal), 0);
+    record(l, 3);
+    assert_true(wait_for_rows(dir, 1));
     s = stats_of(l);
-    assert_int_equal(s.rows, 2);
-    assert_int_equal(s.failures, N);
-    assert_int_equal(committed_rows(st), 1);
-
+    assert_int_equal(s.failures, 3);
+    assert_int_equal(s.rows, 1);
     isd_ledger_free(l);
-    isd_log_configure(ISD_LOG_INFO, ISD_LOG_LOGFMT, 2);
-    close(log_fd);
-    tally_release(&tally);
+    log_to_stderr(log_fd);
+    expect_range(dir, 3, 1);
     isd_store_close(st);
 }
 
-/* A database locked by another process past the busy timeout fails the same way: done() is
- * called and the failure counted. */
-static void locked_database_still_calls_done(void **state)
+#define USAGE_TABLE                                                                                \
+    "CREATE TABLE usage (id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, request_id TEXT "       \
+    "NOT NULL, key_id TEXT, endpoint TEXT NOT NULL, model TEXT, n INTEGER NOT NULL DEFAULT "       \
+    "0, size TEXT, quality TEXT, output_format TEXT, partial_images INTEGER NOT NULL DEFAULT "     \
+    "0, status INTEGER NOT NULL, error_code TEXT, input_text_tokens INTEGER NOT NULL DEFAULT "     \
+    "0, input_image_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL "            \
+    "DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0, ms_queue REAL NOT NULL DEFAULT 0, "          \
+    "ms_render REAL NOT NULL DEFAULT 0, ms_encode REAL NOT NULL DEFAULT 0, ms_total REAL NOT "     \
+    "NULL DEFAULT 0, steps INTEGER NOT NULL DEFAULT 0, megapixels REAL NOT NULL DEFAULT 0)"
+
+/* An import that fails (here the usage table is gone) is counted and logged; record() still
+ * succeeds, the rows wait in the journal, and the next import after the table is back brings
+ * in each of them once. */
+static void import_failure_counted_and_retried(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    /* before the writer thread starts: isd_log_configure() is not thread-safe */
     char log_path[4200];
     int log_fd = log_to_file(dir, log_path, sizeof log_path);
+    struct isd_store *st = open_store(dir);
     struct isd_ledger *l = new_ledger(st, true);
-    struct tally tally;
-    tally_init(&tally);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/imagesd.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    struct probe p = {.tally = &tally};
-    struct isd_usage_row row;
-    make_row(&row, 0);
-    assert_int_equal(isd_ledger_record(l, &row, probe_done, &p), 0);
-    tally_wait(&tally, 1); /* after the store's 5 s busy timeout */
-    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    assert_int_equal(p.calls, 1);
-    assert_int_equal(stats_of(l).failures, 1);
-    assert_int_equal(stats_of(l).rows, 0);
-    assert_true(file_contains(log_path, "ledger_write_failed"));
+    record(l, 0);
+    assert_true(wait_for_imported(l, 1));
+    exec_sql(dir, "DROP TABLE usage");
+    for (int i = 1; i <= 3; i++)
+        record(l, i);
+    long long end = mono_ms() + DEADLINE_MS;
+    while (stats_of(l).import_failures == 0 && mono_ms() < end)
+        pause_ms(2);
+    struct isd_ledger_stats s = stats_of(l);
+    assert_true(s.import_failures >= 1);
+    assert_int_equal(s.rows, 4);
+    assert_int_equal(s.failures, 0);
+    assert_int_equal(s.imported, 1);
+    struct isd_error err;
+    assert_true(isd_ledger_flush(l, &err) < 0);
+    assert_true(stats_of(l).import_failures >= 2);
+    exec_sql(dir, USAGE_TABLE);
+    record(l, 4);
+    assert_true(wait_for_rows(dir, 4));
+    assert_true(wait_for_imported(l, 5));
     isd_ledger_free(l);
-    isd_log_configure(ISD_LOG_INFO, ISD_LOG_LOGFMT, 2);
-    close(log_fd);
-    assert_int_equal(committed_rows(st), 0);
-    tally_release(&tally);
+    log_to_stderr(log_fd);
+    assert_true(file_contains(log_path, "ledger_import_failed"));
+    expect_range(dir, 1, 4);
     isd_store_close(st);
 }
 
-static const char *column_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    const unsigned char *t = sqlite3_column_text(s, 0);
-    snprintf(out, cap, "%s", t ? (const char *)t : "(null)");
-    sqlite3_finalize(s);
-    return out;
-}
-
-/* A row is copied at isd_ledger_record(), its strings included: the caller may reuse or free
- * them at once. */
-static void row_strings_copied_at_record(void **state)
+/* A journal that cannot be read when the ledger starts: isd_ledger_new() fails with the
+ * reason (the server does not start with rows it cannot import). */
+static void new_fails_on_an_unreadable_journal(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_store *st = open_store(dir);
-    struct isd_ledger *l = new_ledger(st, true);
-    struct tally tally;
-    tally_init(&tally);
-    struct gate g;
-    gate_init(&g);
-    gate_close(&g, l);
-    char endpoint[32] = "edits", quality[32] = "high", format[32] = "webp",
-         code[64] = "moderation_blocked";
-    struct isd_usage_row row;
-    make_row(&row, 1);
-    row.endpoint = endpoint;
-    row.quality = quality;
-    row.output_format = format;
-    row.error_code = code;
-    row.status = 400;
-    struct probe p = {.tally = &tally};
-    assert_int_equal(isd_ledger_record(l, &row, probe_done, &p), 0);
-    /* the caller's buffers are reused right after record() */
-    snprintf(endpoint, sizeof endpoint, "XXXXXXXX");
-    snprintf(quality, sizeof quality, "XXXXXXXX");
-    snprintf(format, sizeof format, "XXXXXXXX");
-    snprintf(code, sizeof code, "XXXXXXXX");
-    gate_open(&g);
-    tally_wait(&tally, 1);
-    char path[4200], got[64];
-    snprintf(path, sizeof path, "%s/imagesd.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    const char *sql = "SELECT endpoint || ',' || quality || ',' || output_format || ',' || "
-                      "error_code FROM usage WHERE request_id = 'req_00000001'";
-    column_text(db, sql, got, sizeof got);
-    sqlite3_close(db);
+    assert_int_equal(mkdir(path_in(dir, "usage.journal"), 0700), 0);
+    struct isd_ledger *l = NULL;
+    struct isd_error err;
+    memset(&err, 0, sizeof err);
+    char log_path[4200];
+    int log_fd = log_to_file(dir, log_path, sizeof log_path);
+    int rc = isd_ledger_new(st, true, &l, &err);
+    log_to_stderr(log_fd);
+    assert_true(rc < 0);
+    assert_null(l);
+    assert_non_null(strstr(err.message, "usage.journal"));
+    /* disabled, it does not look */
+    l = new_ledger(st, false);
     isd_ledger_free(l);
-    gate_release(&g);
-    tally_release(&tally);
     isd_store_close(st);
-    assert_string_equal(got, "edits,high,webp,moderation_blocked");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(rows_done_in_order_after_commit),
+        cmocka_unit_test(row_in_journal_when_record_returns),
+        cmocka_unit_test(rows_reach_the_table_without_flush),
+        cmocka_unit_test(burst_imported_in_few_batches),
+        cmocka_unit_test(paced_rows_share_a_batch),
+        cmocka_unit_test(flush_imports_now),
         cmocka_unit_test(rows_keep_their_values),
-        cmocka_unit_test(group_commit_from_threads),
-        cmocka_unit_test(queued_rows_share_a_transaction),
-        cmocka_unit_test(disabled_ledger_calls_done_at_once),
-        cmocka_unit_test(free_commits_what_is_queued),
-        cmocka_unit_test(failing_store_still_calls_done),
-        cmocka_unit_test(locked_database_still_calls_done),
-        cmocka_unit_test(row_strings_copied_at_record),
+        cmocka_unit_test(many_threads_record),
+        cmocka_unit_test(disabled_ledger_writes_nothing),
+        cmocka_unit_test(free_imports_the_rest),
+        cmocka_unit_test(new_imports_what_a_previous_process_left),
+        cmocka_unit_test(new_skips_a_torn_leftover_and_logs_it),
+        cmocka_unit_test(append_failure_counted_and_logged),
+        cmocka_unit_test(import_failure_counted_and_retried),
+        cmocka_unit_test(new_fails_on_an_unreadable_journal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

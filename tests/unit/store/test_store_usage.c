@@ -106,11 +106,12 @@ static void insert_sample(struct isd_store *st)
     insert(st, rows + 3, sizeof rows / sizeof rows[0] - 3);
 }
 
+/* An empty ledger: no groups by key, model or day; the total is one row of zeros. */
 static void empty_ledger_has_no_rows(void **state)
 {
     (void)state;
     struct isd_store *st = open_store(isd_test_tmpdir());
-    for (int by = ISD_USAGE_ALL; by <= ISD_USAGE_BY_DAY; by++) {
+    for (int by = ISD_USAGE_BY_KEY; by <= ISD_USAGE_BY_DAY; by++) {
         size_t n = 99;
         struct isd_usage_total *t = totals(st, 0, (enum isd_usage_group)by, &n);
         assert_int_equal(n, 0);
@@ -120,8 +121,15 @@ static void empty_ledger_has_no_rows(void **state)
     struct isd_error err;
     assert_int_equal(isd_store_usage_insert(st, NULL, 0, &err), 0);
     size_t n;
-    free(totals(st, 0, ISD_USAGE_ALL, &n));
-    assert_int_equal(n, 0);
+    struct isd_usage_total *t = totals(st, 0, ISD_USAGE_ALL, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(t[0].group, "all");
+    assert_int_equal(t[0].requests, 0);
+    assert_int_equal(t[0].errors, 0);
+    assert_int_equal(t[0].images, 0);
+    assert_int_equal(t[0].bytes_out, 0);
+    assert_true(t[0].ms_total == 0.0 && t[0].megapixels == 0.0 && t[0].steps == 0);
+    free(t);
     isd_store_close(st);
 }
 
