@@ -1,14 +1,17 @@
 /*
  * fuzz_generation_request: arbitrary bytes as a /v1/images/generations body through
  * isd_api_parse_generation() with a fake catalogue (the six profiles, chatgpt-image-latest and
- * gpt-image-2-2026-04-21 as aliases). Then:
- *   accepted → the request's invariants hold (limits, resolved values, combinations), and the
- *              ImagesResponse for tiny fake images parses as JSON with the profile's keys;
+ * gpt-image-2-2026-04-21 as aliases, and sd-local: a local model under gpt-image-1's rules that
+ * takes the extension fields). Then:
+ *   accepted → the request's invariants hold (limits, resolved values, combinations, extension
+ *              fields in range and only for sd-local), and the ImagesResponse for tiny fake
+ *              images parses as JSON with the profile's keys;
  *   refused  → rc == -err.id, the message is non-empty valid UTF-8, nothing is left allocated,
  *              and the ErrorResponse parses as JSON with exactly message, type, param, code.
  * Any violation aborts. The corpus (fuzz/corpus/fuzz_generation_request/) holds valid bodies
- * for every profile, the error cases of tests/integration/generations_errors.test.mjs and
- * hostile JSON (deep nesting, huge numbers, invalid UTF-8, NUL).
+ * for every profile, the error cases of tests/integration/generations_errors.test.mjs,
+ * extension fields (ext_*: valid for sd-local, refused or unknown otherwise) and hostile JSON
+ * (deep nesting, huge numbers, invalid UTF-8, NUL).
  */
 #include "api/api.h"
 #include "buf/buf.h"
@@ -20,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define LOCAL_MODEL "sd-local"
 
 static void check(bool ok, const char *what)
 {
@@ -43,11 +48,21 @@ static const struct isd_profile *fake_lookup(void *ctx, const char *model, size_
         return isd_api_profile_by_name("gpt-image-1.5");
     if (strcmp(name, "gpt-image-2-2026-04-21") == 0)
         return isd_api_profile_by_name("gpt-image-2");
+    if (strcmp(name, LOCAL_MODEL) == 0)
+        return isd_api_profile_by_name("gpt-image-1");
     return isd_api_profile_by_name(name);
 }
 
-static const struct isd_api_resolver resolver = {
-    .lookup = fake_lookup, .default_model = "dall-e-2", .default_gpt_model = "gpt-image-1"};
+static bool fake_extensions(void *ctx, const char *model, size_t len)
+{
+    (void)ctx;
+    return len == strlen(LOCAL_MODEL) && memcmp(model, LOCAL_MODEL, len) == 0;
+}
+
+static const struct isd_api_resolver resolver = {.lookup = fake_lookup,
+                                                 .default_model = "dall-e-2",
+                                                 .default_gpt_model = "gpt-image-1",
+                                                 .extensions = fake_extensions};
 
 static bool in_list(const char *s, const char *const *list)
 {
@@ -55,6 +70,31 @@ static bool in_list(const char *s, const char *const *list)
         if (strcmp(s, *list) == 0)
             return true;
     return false;
+}
+
+static void check_extensions(const struct isd_images_request *r)
+{
+    static const char *const samplers[] = {"euler", "euler_a", "heun", "dpm++2m", "lcm", NULL};
+    const struct isd_api_extensions *x = &r->ext;
+    if (strcmp(r->model, LOCAL_MODEL) != 0) {
+        check(!x->has_seed && x->seed == 0 && x->steps == 0 && x->guidance_scale == 0.0 &&
+                  !x->negative_prompt && !x->sampler && x->strength == 0.0,
+              "extension fields on a model without extensions");
+        return;
+    }
+    check(x->has_seed ? x->seed <= (uint64_t)ISD_API_EXT_SEED_MAX : x->seed == 0, "seed");
+    check(x->steps == 0 || (x->steps >= 1 && x->steps <= ISD_API_EXT_STEPS_MAX), "steps");
+    check(x->guidance_scale == 0.0 ||
+              (x->guidance_scale >= 1.0 && x->guidance_scale <= ISD_API_EXT_GUIDANCE_MAX),
+          "guidance_scale");
+    check(x->strength == 0.0, "strength on generations");
+    check(!x->sampler || in_list(x->sampler, samplers), "sampler");
+    if (x->negative_prompt) {
+        size_t chars = 0;
+        check(isd_utf8_count(x->negative_prompt, strlen(x->negative_prompt), &chars) &&
+                  chars <= (size_t)r->profile->max_prompt_chars,
+              "negative_prompt");
+    }
 }
 
 static void check_request(const struct isd_images_request *r)
@@ -95,6 +135,7 @@ static void check_request(const struct isd_images_request *r)
         check(r->output_format == ISD_FMT_PNG, "DALL-E format");
     check((p->id == ISD_PROFILE_DALL_E_3) == (r->style != NULL), "style");
     check(r->moderation && r->background_requested, "enums unset");
+    check_extensions(r);
 }
 
 static void check_images_body(const struct isd_images_request *r, const struct isd_buf *b)
@@ -201,7 +242,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         isd_images_request_release(&r);
     } else {
         check(rc == -(int)err.id && err.id != ISD_OK, "rc and err.id disagree");
-        check(r.prompt == NULL && r.user == NULL, "request not released on error");
+        check(r.prompt == NULL && r.user == NULL && r.ext.negative_prompt == NULL,
+              "request not released on error");
         check(err.message[0] != '\0', "empty message");
         check(isd_utf8_count(err.message, strlen(err.message), NULL), "message not UTF-8");
         /* a param cut to its 127 bytes may end inside a character: known, see the BUG test

@@ -15,7 +15,7 @@
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 4) {
+    if (argc < 2 || argc > 4 || argv[1][0] == '-') {
         fprintf(stderr, "usage: %s DIR [full|small] [SEED]\n", argv[0]);
         return 2;
     }

@@ -85,6 +85,25 @@ struct isd_api_resolver {
     const char *default_gpt_model;  /* ... but using a GPT-only parameter */
     const char *default_edit_model; /* edits naming no model */
     bool remote_images;             /* JSON edits may name http(s) image URLs */
+    /* Whether `model` takes the extension fields (struct isd_api_extensions): local models.
+     * NULL: no model does. For other models those fields are unknown parameters, exactly as
+     * OpenAI answers them. */
+    bool (*extensions)(void *ctx, const char *model, size_t len);
+};
+
+/* Extension fields of local models (not OpenAI parameters; refused as unknown parameters for
+ * models without extensions). Absent fields keep the zero value: the model's default. */
+#define ISD_API_EXT_SEED_MAX     9007199254740991LL /* 2^53 - 1: exact in every JSON client */
+#define ISD_API_EXT_STEPS_MAX    150
+#define ISD_API_EXT_GUIDANCE_MAX 30.0
+struct isd_api_extensions {
+    bool has_seed;
+    uint64_t seed;         /* 0..ISD_API_EXT_SEED_MAX; image i uses seed + i */
+    int steps;             /* 1..ISD_API_EXT_STEPS_MAX */
+    double guidance_scale; /* 1..ISD_API_EXT_GUIDANCE_MAX (1: no guidance) */
+    char *negative_prompt; /* owned, valid UTF-8, at most the profile's prompt length */
+    const char *sampler;   /* static: euler, euler_a, heun, dpm++2m, lcm */
+    double strength;       /* edits and variations only: (0, 1] */
 };
 
 /* ---- requests ---- */
@@ -132,8 +151,9 @@ struct isd_images_request {
     int n_inputs;
     struct isd_api_input mask; /* valid when has_mask */
     bool has_mask;
-    bool size_from_input; /* size "auto" of an edit: resolved from inputs[0] */
-    bool inputs_checked;  /* isd_api_check_inputs() has run */
+    bool size_from_input;          /* size "auto" of an edit: resolved from inputs[0] */
+    struct isd_api_extensions ext; /* local models only */
+    bool inputs_checked;           /* isd_api_check_inputs() has run */
 };
 
 /* Validates a /v1/images/generations JSON body (§3.1, §7.3 order) into `out`. */

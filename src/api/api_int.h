@@ -54,6 +54,7 @@ struct params {
     json_t *root;          /* a JSON object, or NULL */
     struct isd_form *form; /* a multipart form, or NULL */
     bool huge_ints;        /* the JSON body had integers beyond int64 (read as reals) */
+    bool extensions;       /* the model takes the extension fields (api_extensions_allowed) */
     struct isd_error *err;
 };
 
@@ -61,6 +62,10 @@ struct pval api_param(struct params *p, const char *name);
 int api_get_int(struct params *p, const char *name, long min, long max, long def, long *out);
 int api_get_enum(struct params *p, const char *name, const char *const *allowed,
                  const char *const *hidden, const char *def, const char **out);
+/* A number (JSON integer or real; a decimal literal in a text field) in [min, max], or in
+ * (min, max] when `min_exclusive`; `def` when absent or null. OpenAI's "decimal" wording. */
+int api_get_number(struct params *p, const char *name, double min, bool min_exclusive, double max,
+                   double def, double *out);
 int api_get_bool(struct params *p, const char *name, bool *out);
 /* A string parameter (JSON string or text field) copied out, valid UTF-8; NULL when absent. */
 int api_get_string(struct params *p, const char *name, char **out, size_t *len);
@@ -75,6 +80,20 @@ int api_get_n(struct params *p, const struct isd_profile *prof, struct isd_image
  * partial_images: whichever the endpoint takes. */
 int api_get_options(struct params *p, const struct isd_profile *prof,
                     struct isd_images_request *out);
+/* Extension fields of local models (api.h struct isd_api_extensions), when p->extensions:
+ * seed, steps, guidance_scale, negative_prompt, sampler, then strength (edits, variations). */
+int api_get_extensions(struct params *p, const struct isd_profile *prof,
+                       struct isd_images_request *out);
+/* Whether the request's model (named by a string `model`, else `dflt`, the default it would get)
+ * takes the extension fields, by res->extensions. Asked before the unknown-key check, so that
+ * for other models those fields are unknown keys at the place any unknown key is refused. */
+bool api_extensions_allowed(struct params *p, const struct isd_api_resolver *res, const char *dflt);
+/* The extension fields as known keys: generations (no strength), edits and variations. */
+extern const char *const api_ext_generation_params[];
+extern const char *const api_ext_edit_params[];
+/* Ids of the decimal range errors (codes decimal_below_min_value, decimal_above_max_value). */
+#define API_E_DEC_BELOW_MIN ISD_E_DEC_BELOW_MIN
+#define API_E_DEC_ABOVE_MAX ISD_E_DEC_ABOVE_MAX
 int api_check_combinations(struct params *p, const struct isd_profile *prof,
                            struct isd_images_request *out);
 int api_resolve_model(struct params *p, const struct isd_api_resolver *res, const char *dflt,
@@ -90,5 +109,8 @@ int api_quote_list(char *out, size_t cap, const char *const *values, const char 
 /* "a string", "an integer", "a decimal number", "a boolean", "null", "an object", "an array". */
 const char *api_json_type_phrase(const json_t *v);
 bool api_in_list(const char *s, const char *const *list);
+/* A double as Python's repr() writes it ("31.5", "0.0", "1e-05", "1e+16"): the shortest digits
+ * that read back to `d`, for quoting numbers in messages. `out` holds at least 32 bytes. */
+void api_format_real(char *out, size_t cap, double d);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * /v1/images/edits (multipart §3.2 and JSON §3.3) and /v1/images/variations (§3.4).
  * Order: unknown keys → model → parameters the model does not take → prompt → images (and the
- * mask) → n → the options → combinations, then `size: auto` from the first image.
+ * mask) → n → the options → extension fields (local models) → combinations, then `size: auto`
+ * from the first image. The extension fields (strength included) are known keys only when the
+ * model, as named or by default, takes them (api_extensions_allowed).
  * JSON edits check image contents (type, size, header) after the parameters, because remote
  * images are fetched only once the request is otherwise valid (isd_api_check_inputs).
  */
@@ -284,7 +286,7 @@ static int check_form_fields(struct params *p, const char *const *known)
 {
     for (size_t i = 0; i < p->form->n_fields; i++) {
         const char *name = p->form->fields[i].name;
-        if (api_in_list(name, known))
+        if (api_in_list(name, known) || (p->extensions && api_in_list(name, api_ext_edit_params)))
             continue;
         if (strcmp(name, "images") == 0)
             return isd_err_set(p->err, ISD_E_UNKNOWN_PARAM, "images",
@@ -367,6 +369,7 @@ int isd_api_parse_edit_form(struct isd_form *form, const struct isd_api_resolver
 {
     api_request_defaults(out, ISD_EP_EDITS);
     struct params p = {.form = form, .err = err};
+    p.extensions = api_extensions_allowed(&p, res, res->default_edit_model);
     int rc;
     if ((rc = check_form_fields(&p, edit_form_fields)) ||
         (rc = api_resolve_model(&p, res, res->default_edit_model, out)) ||
@@ -374,6 +377,7 @@ int isd_api_parse_edit_form(struct isd_form *form, const struct isd_api_resolver
         (rc = api_get_prompt(&p, out->profile, out)) || (rc = take_form_images(&p, out, true)) ||
         (rc = check_contents(out, false, request_id, err)) ||
         (rc = api_get_n(&p, out->profile, out)) || (rc = api_get_options(&p, out->profile, out)) ||
+        (rc = api_get_extensions(&p, out->profile, out)) ||
         (rc = api_check_combinations(&p, out->profile, out)))
         goto fail;
     resolve_size_from_input(out);
@@ -390,6 +394,7 @@ int isd_api_parse_variation_form(struct isd_form *form, const struct isd_api_res
     static const char *const only_dalle2[] = {"dall-e-2", NULL};
     api_request_defaults(out, ISD_EP_VARIATIONS);
     struct params p = {.form = form, .err = err};
+    p.extensions = api_extensions_allowed(&p, res, "dall-e-2");
     int rc;
     if ((rc = check_form_fields(&p, variation_fields)) ||
         (rc = api_resolve_model(&p, res, "dall-e-2", out)))
@@ -402,6 +407,7 @@ int isd_api_parse_variation_form(struct isd_form *form, const struct isd_api_res
     if ((rc = take_form_images(&p, out, false)) ||
         (rc = check_contents(out, true, request_id, err)) ||
         (rc = api_get_n(&p, out->profile, out)) || (rc = api_get_options(&p, out->profile, out)) ||
+        (rc = api_get_extensions(&p, out->profile, out)) ||
         (rc = api_check_combinations(&p, out->profile, out)))
         goto fail;
     return 0;
@@ -423,7 +429,8 @@ static int check_json_keys(struct params *p)
                                "Unknown parameter: '%s'. For application/json on "
                                "/v1/images/edits, use 'images' (array).",
                                key);
-        if (!api_in_list(key, edit_json_keys))
+        if (!api_in_list(key, edit_json_keys) &&
+            !(p->extensions && api_in_list(key, api_ext_edit_params)))
             return isd_api_err_unknown_param(p->err, key);
     }
     return 0;
@@ -576,6 +583,7 @@ int isd_api_parse_edit_json(const char *body, size_t len, const struct isd_api_r
     p.root = api_load_json(body, len, &p.huge_ints, err);
     if (!p.root)
         return -(int)err->id;
+    p.extensions = api_extensions_allowed(&p, res, res->default_edit_model);
     int rc;
     if ((rc = check_json_keys(&p)) ||
         (rc = api_resolve_model(&p, res, res->default_edit_model, out)) ||
@@ -591,6 +599,7 @@ int isd_api_parse_edit_json(const char *body, size_t len, const struct isd_api_r
     if ((rc = check_edit_profile_params(&p, out->profile)) ||
         (rc = api_get_prompt(&p, out->profile, out)) || (rc = json_images(&p, res, out)) ||
         (rc = api_get_n(&p, out->profile, out)) || (rc = api_get_options(&p, out->profile, out)) ||
+        (rc = api_get_extensions(&p, out->profile, out)) ||
         (rc = api_check_combinations(&p, out->profile, out)))
         goto out;
 out:

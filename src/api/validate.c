@@ -4,10 +4,12 @@
  * Order, as the contract records it (§7.3): unknown keys → model → parameters the model does
  * not take → prompt → (images) → n → quality → response_format → output_format →
  * output_compression → size → moderation → background → style → input_fidelity → user →
- * stream → partial_images → combinations (png compression, transparency, streaming).
+ * stream → partial_images → extension fields (local models: seed, steps, guidance_scale,
+ * negative_prompt, sampler, strength) → combinations (png compression, transparency, streaming).
  * JSON null counts as omitted for every nullable parameter (§3), except that parameters a GPT
- * model does not take are refused even when null. Multipart text fields are strings: integers
- * and booleans are converted from them, with the contract's "could not be converted" message.
+ * model does not take are refused even when null. Multipart text fields are strings: integers,
+ * numbers and booleans are converted from them, with the contract's "could not be converted"
+ * message.
  */
 #include "api/api_int.h"
 
@@ -15,6 +17,7 @@
 #include "text/text.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +41,15 @@ static const char *const generation_params[] = {"prompt",
                                                 "stream",
                                                 "partial_images",
                                                 NULL};
+
+/* The extension fields of local models (api.h): known keys only when the model takes them. */
+const char *const api_ext_generation_params[] = {"seed",    "steps",           "guidance_scale",
+                                                 "sampler", "negative_prompt", NULL};
+const char *const api_ext_edit_params[] = {
+    "seed", "steps", "guidance_scale", "sampler", "negative_prompt", "strength", NULL};
+static const char *const samplers[] = {"euler", "euler_a", "heun", "dpm++2m", "lcm", NULL};
+
+_Static_assert(ISD_API_EXT_SEED_MAX <= LONG_MAX, "seeds are read with api_get_int (long)");
 
 /* Parameters only GPT image models take: their presence selects the GPT default model. */
 static const char *const gpt_only_params[] = {
@@ -114,6 +126,8 @@ int api_err_type(struct params *p, const char *name, const char *expected, struc
     const char *converting = NULL;
     if (v.kind == PV_TEXT && strcmp(expected, "an integer") == 0)
         converting = "an integer";
+    else if (v.kind == PV_TEXT && strcmp(expected, "a decimal number") == 0)
+        converting = "a decimal number";
     else if (v.kind == PV_TEXT && strcmp(expected, "a boolean") == 0)
         converting = "a boolean";
     /* the recorded wording for strings that are not numbers ends without "instead" */
@@ -206,6 +220,117 @@ int api_get_int(struct params *p, const char *name, long min, long max, long def
     return 0;
 }
 
+void api_format_real(char *out, size_t cap, double d)
+{
+    if (!isfinite(d)) {
+        snprintf(out, cap, "%s", isnan(d) ? "nan" : d > 0 ? "inf" : "-inf");
+        return;
+    }
+    int digits = 1; /* significant digits: the fewest that read back to d */
+    char e[40];
+    for (; digits < 17; digits++) {
+        snprintf(e, sizeof e, "%.*e", digits - 1, d);
+        if (strtod(e, NULL) == d)
+            break;
+    }
+    snprintf(e, sizeof e, "%.*e", digits - 1, d);
+    int exp10 = atoi(strchr(e, 'e') + 1);
+    if (exp10 < -4 || exp10 >= 16) { /* Python's repr switches to exponents there too */
+        snprintf(out, cap, "%s", e);
+        return;
+    }
+    int decimals = digits - 1 - exp10;
+    if (decimals > 0)
+        snprintf(out, cap, "%.*f", decimals, d);
+    else
+        snprintf(out, cap, "%.0f.0", d);
+}
+
+/* A multipart number: [sign] digits [. digits] [e [sign] digits], at least one digit before
+ * the exponent; no spaces, inf, nan or hex. Out of double's range reads as +-inf.
+ * 1: a number; 0: not one; -ISD_E_NOMEM. */
+static int text_number(const char *s, size_t len, double *out)
+{
+    size_t i = 0, mantissa = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+        i++;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+        mantissa++;
+    if (i < len && s[i] == '.')
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+            mantissa++;
+    if (mantissa == 0)
+        return 0;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        size_t exp_digits = 0;
+        i++;
+        if (i < len && (s[i] == '-' || s[i] == '+'))
+            i++;
+        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+            exp_digits++;
+        if (exp_digits == 0)
+            return 0;
+    }
+    if (i != len)
+        return 0;
+    char small[64];
+    char *copy = len < sizeof small ? small : malloc(len + 1); /* strtod wants a C string */
+    if (!copy)
+        return -ISD_E_NOMEM;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    *out = strtod(copy, NULL); /* C locale (see metrics.h): '.' is the decimal point */
+    if (copy != small)
+        free(copy);
+    return 1;
+}
+
+static int err_decimal_range(struct params *p, const char *name, bool above, const char *op,
+                             double bound, const char *got)
+{
+    return isd_err_set(p->err, above ? API_E_DEC_ABOVE_MAX : API_E_DEC_BELOW_MIN, name,
+                       "Invalid '%s': decimal %s value. Expected a value %s %g, but got %s "
+                       "instead.",
+                       name, above ? "above maximum" : "below minimum", op, bound, got);
+}
+
+int api_get_number(struct params *p, const char *name, double min, bool min_exclusive, double max,
+                   double def, double *out)
+{
+    struct pval v = api_param(p, name);
+    if (v.kind == PV_ABSENT || v.kind == PV_NULL) {
+        *out = def;
+        return 0;
+    }
+    char got[64];
+    double d;
+    if (v.kind == PV_JSON && json_is_integer(v.json)) {
+        d = (double)json_integer_value(v.json);
+        snprintf(got, sizeof got, "%" JSON_INTEGER_FORMAT, json_integer_value(v.json));
+    } else if (v.kind == PV_JSON && json_is_real(v.json)) {
+        d = json_real_value(v.json);
+        if (p->huge_ints && d == floor(d) && fabs(d) >= 9.2e18)
+            snprintf(got, sizeof got, "%.0f", d); /* an integer beyond int64, as sent */
+        else
+            api_format_real(got, sizeof got, d);
+    } else if (v.kind == PV_TEXT) {
+        int rc = text_number(v.text, v.len, &d);
+        if (rc < 0)
+            return isd_err_set(p->err, ISD_E_NOMEM, NULL, "out of memory");
+        if (rc == 0)
+            return api_err_type(p, name, "a decimal number", v);
+        isd_err_quote(got, v.text, v.len, sizeof got - 4); /* as sent, however long */
+    } else {
+        return api_err_type(p, name, "a decimal number", v);
+    }
+    if (min_exclusive ? !(d > min) : !(d >= min))
+        return err_decimal_range(p, name, false, min_exclusive ? ">" : ">=", min, got);
+    if (!(d <= max))
+        return err_decimal_range(p, name, true, "<=", max, got);
+    *out = d;
+    return 0;
+}
+
 /* A string parameter restricted to `allowed` (advertised in messages); values in `hidden` are
  * accepted without being advertised. Stores the matching static string in *out. */
 int api_get_enum(struct params *p, const char *name, const char *const *allowed,
@@ -295,6 +420,25 @@ static bool uses_any(struct params *p, const char *const *names)
             return true;
     }
     return false;
+}
+
+bool api_extensions_allowed(struct params *p, const struct isd_api_resolver *res, const char *dflt)
+{
+    if (!res->extensions)
+        return false;
+    struct pval v = api_param(p, "model");
+    const char *name = dflt;
+    size_t len = dflt ? strlen(dflt) : 0;
+    if (v.kind == PV_JSON && json_is_string(v.json)) {
+        name = json_string_value(v.json);
+        len = json_string_length(v.json);
+    } else if (v.kind == PV_TEXT) {
+        name = v.text;
+        len = v.len;
+    } else if (v.kind != PV_ABSENT && v.kind != PV_NULL) {
+        return false; /* not a model name: refused later, as for any model */
+    }
+    return name && res->extensions(res->ctx, name, len);
 }
 
 int api_resolve_model(struct params *p, const struct isd_api_resolver *res, const char *dflt,
@@ -518,6 +662,49 @@ int api_get_options(struct params *p, const struct isd_profile *prof,
     return 0;
 }
 
+static int get_negative_prompt(struct params *p, const struct isd_profile *prof,
+                               struct isd_api_extensions *x)
+{
+    size_t len = 0, chars = 0;
+    int rc = api_get_string(p, "negative_prompt", &x->negative_prompt, &len);
+    if (rc < 0 || !x->negative_prompt)
+        return rc;
+    isd_utf8_count(x->negative_prompt, len, &chars);
+    if (chars > (size_t)prof->max_prompt_chars)
+        return isd_err_set(p->err, ISD_E_STRING_TOO_LONG, "negative_prompt",
+                           "Invalid 'negative_prompt': string too long. Expected a string with "
+                           "maximum length %d, but got a string with length %zu instead.",
+                           prof->max_prompt_chars, chars);
+    return 0;
+}
+
+int api_get_extensions(struct params *p, const struct isd_profile *prof,
+                       struct isd_images_request *out)
+{
+    struct isd_api_extensions *x = &out->ext;
+    if (!p->extensions)
+        return 0;
+    long seed, steps;
+    int rc;
+    if ((rc = api_get_int(p, "seed", 0, (long)ISD_API_EXT_SEED_MAX, 0, &seed)))
+        return rc;
+    enum pv_kind sk = api_param(p, "seed").kind;
+    x->has_seed = sk != PV_ABSENT && sk != PV_NULL;
+    x->seed = (uint64_t)seed;
+    if ((rc = api_get_int(p, "steps", 1, ISD_API_EXT_STEPS_MAX, 0, &steps)))
+        return rc;
+    x->steps = (int)steps;
+    if ((rc = api_get_number(p, "guidance_scale", 1.0, false, ISD_API_EXT_GUIDANCE_MAX, 0.0,
+                             &x->guidance_scale)) ||
+        (rc = get_negative_prompt(p, prof, x)) ||
+        (rc = api_get_enum(p, "sampler", samplers, NULL, NULL, &x->sampler)))
+        return rc;
+    if (out->endpoint != ISD_EP_GENERATIONS &&
+        (rc = api_get_number(p, "strength", 0.0, true, 1.0, 0.0, &x->strength)))
+        return rc;
+    return 0;
+}
+
 /* Rules that involve several parameters (§3.1, §4.1). */
 int api_check_combinations(struct params *p, const struct isd_profile *prof,
                            struct isd_images_request *out)
@@ -651,7 +838,8 @@ static int check_unknown_keys(struct params *p, const char *const *known)
     json_t *v;
     json_object_foreach(p->root, key, v)
     {
-        if (!api_in_list(key, known))
+        if (!api_in_list(key, known) &&
+            !(p->extensions && api_in_list(key, api_ext_generation_params)))
             return isd_api_err_unknown_param(p->err, key);
     }
     return 0;
@@ -690,12 +878,14 @@ int isd_api_parse_generation(const char *body, size_t len, const struct isd_api_
     if (!p.root)
         return -(int)err->id;
     const char *dflt = uses_any(&p, gpt_only_params) ? res->default_gpt_model : res->default_model;
+    p.extensions = api_extensions_allowed(&p, res, dflt);
     int rc;
     if ((rc = check_unknown_keys(&p, generation_params)) ||
         (rc = api_resolve_model(&p, res, dflt, out)) ||
         (rc = check_profile_params(&p, out->profile)) ||
         (rc = api_get_prompt(&p, out->profile, out)) || (rc = api_get_n(&p, out->profile, out)) ||
         (rc = api_get_options(&p, out->profile, out)) ||
+        (rc = api_get_extensions(&p, out->profile, out)) ||
         (rc = api_check_combinations(&p, out->profile, out)))
         goto out;
 out:
@@ -718,8 +908,10 @@ void isd_images_request_release(struct isd_images_request *r)
 {
     free(r->prompt);
     free(r->user);
+    free(r->ext.negative_prompt);
     r->prompt = NULL;
     r->user = NULL;
+    r->ext.negative_prompt = NULL;
     for (int i = 0; i < r->n_inputs; i++)
         input_release(&r->inputs[i]);
     r->n_inputs = 0;

@@ -44,6 +44,8 @@
     X(ISD_E_STRING_TOO_LONG, 400, "invalid_request_error", "string_above_max_length")              \
     X(ISD_E_INT_BELOW_MIN, 400, "invalid_request_error", "integer_below_min_value")                \
     X(ISD_E_INT_ABOVE_MAX, 400, "invalid_request_error", "integer_above_max_value")                \
+    X(ISD_E_DEC_BELOW_MIN, 400, "invalid_request_error", "decimal_below_min_value")                \
+    X(ISD_E_DEC_ABOVE_MAX, 400, "invalid_request_error", "decimal_above_max_value")                \
     X(ISD_E_EMPTY_ARRAY, 400, "invalid_request_error", "empty_array")                              \
     X(ISD_E_ARRAY_TOO_LONG, 400, "invalid_request_error", "array_above_max_length")                \
     X(ISD_E_INVALID_REQUEST, 400, "invalid_request_error", NULL)                                   \

@@ -32,6 +32,22 @@ enum isd_gen_op { ISD_GEN_GENERATE = 0, ISD_GEN_EDIT, ISD_GEN_VARIATION };
 
 #define ISD_GEN_MAX_INPUTS 16
 
+/* Settings of local models a request may carry (the API's extension fields). 0 or NULL means
+ * the model's default. Set only for generators whose caps say `extensions`. */
+struct isd_gen_extensions {
+    int steps;                   /* denoising steps */
+    double guidance;             /* classifier-free guidance scale */
+    const char *negative_prompt; /* NUL-terminated UTF-8 */
+    const char *sampler;         /* a name the generator knows (the API checked the list) */
+    double strength;             /* edits/variations: share of the schedule run, (0, 1] */
+};
+
+/* What a run did, in the generator's own units (for the usage ledger). */
+struct isd_gen_report {
+    int steps;         /* denoising steps run, summed over the images */
+    double megapixels; /* pixels generated (before any resizing), summed, / 1e6 */
+};
+
 struct isd_gen_request {
     enum isd_gen_op op;
     const char *model;   /* public model name, e.g. "gpt-image-1" */
@@ -43,11 +59,13 @@ struct isd_gen_request {
     const char *style;   /* dall-e-3: vivid|natural; otherwise NULL */
     bool transparent;    /* resolved background is transparent: output needs real alpha */
     int n;               /* images to produce, 1..10 */
-    uint64_t seed;       /* request seed; image i uses a seed derived from (seed, i) */
+    uint64_t seed;       /* request seed; image i uses a seed derived from (seed, i): seed + i
+                            exactly when caps.sequential_seeds */
     int partial_images;  /* partial images per image wanted, 0..3 */
     const struct isd_image *inputs[ISD_GEN_MAX_INPUTS]; /* edits/variations: decoded inputs */
     int n_inputs;                                       /* 0 for generations */
     const struct isd_image *mask; /* edits: same size as inputs[0]; alpha 0 = repaint */
+    struct isd_gen_extensions ext;
 };
 
 struct isd_gen_hooks {
@@ -62,6 +80,8 @@ struct isd_gen_hooks {
     /* Image `index` is final; borrowed (the generator still returns it in out[]). Return < 0 to
      * stop generating. */
     int (*image_done)(void *ctx, int index, const struct isd_image *img);
+    /* Filled by run() when not NULL (also when it fails: what was done until then). */
+    struct isd_gen_report *report;
 };
 
 /* What a generator can do; the API layer refuses requests outside it. */
@@ -72,6 +92,9 @@ struct isd_gen_caps {
     bool partials;
     bool transparency;
     int max_n;
+    bool extensions;       /* takes struct isd_gen_extensions */
+    bool sequential_seeds; /* image i uses exactly seed + i, so the seeds can be reported and a
+                              request's seed reproduces its images */
 };
 
 struct isd_gen_ops {

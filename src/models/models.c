@@ -1,14 +1,19 @@
 #include "models/models.h"
 
+#include "diffusion/diffusion.h"
 #include "mock/mock.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct isd_catalogue {
     struct isd_model *models;
     size_t n;
     struct isd_generator *mock; /* the one mock generator every mock model shares */
+    struct isd_generator **own; /* generators made for one entry (diffusion), freed with it */
+    size_t n_own;
 };
 
 static const struct {
@@ -68,6 +73,57 @@ static int set_owned_by(struct isd_model *m, const char *v, struct isd_error *er
     return 0;
 }
 
+static bool is_builtin_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
+        if (strcmp(builtin[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0)
+        *out = true;
+    else if (strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 || strcmp(v, "0") == 0)
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
+/* The section's `generator` value ("mock" when absent); -1 and a message when unknown. */
+static int section_generator(const struct isd_config_section *s, const char *file, const char **out,
+                             struct isd_error *err)
+{
+    *out = "mock";
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const struct isd_config_entry *e = &s->entries[i];
+        if (strcmp(e->key, "generator") != 0)
+            continue;
+        if (strcmp(e->value, "mock") != 0 && strcmp(e->value, "diffusion") != 0)
+            return isd_err_set(err, ISD_E_INVALID_VALUE, NULL,
+                               "config file %s line %d: model \"%s\": unknown generator "
+                               "'%s' (mock, diffusion)",
+                               file, e->line, s->name, e->value);
+        *out = strcmp(e->value, "mock") == 0 ? "mock" : "diffusion";
+    }
+    return 0;
+}
+
+/* Keeps a generator made for one entry; frees it on failure. */
+static int own_generator(struct isd_catalogue *cat, struct isd_generator *g, struct isd_error *err)
+{
+    struct isd_generator **grown = realloc(cat->own, sizeof *grown * (cat->n_own + 1));
+    if (!grown) {
+        isd_gen_free(g);
+        return isd_err_set(err, ISD_E_NOMEM, NULL, "out of memory");
+    }
+    cat->own = grown;
+    cat->own[cat->n_own++] = g;
+    return 0;
+}
+
 static int model_from_section(struct isd_catalogue *cat, const struct isd_config *cfg,
                               const struct isd_config_section *s, struct isd_error *err)
 {
@@ -76,15 +132,24 @@ static int model_from_section(struct isd_catalogue *cat, const struct isd_config
         return isd_err_set(err, ISD_E_INVALID_VALUE, NULL,
                            "config file %s line %d: a model name must have 1 to 127 characters",
                            file, s->line);
+    const char *kind;
+    if (section_generator(s, file, &kind, err) < 0)
+        return -(int)err->id;
+    bool diffusion = strcmp(kind, "diffusion") == 0;
+    struct isd_diffusion_options dopt;
+    isd_diffusion_options_init(&dopt);
     struct isd_model *m = add_model(cat, s->name, err);
     if (!m)
         return -ISD_E_NOMEM;
     m->profile = NULL;
-    m->generator_kind = "mock";
+    m->generator_kind = kind;
     m->gen = cat->mock;
     m->created = 0;
+    /* local models take the extension fields unless they stand in for an OpenAI model */
+    m->extensions = diffusion && !is_builtin_name(s->name);
     for (size_t i = 0; i < s->n_entries; i++) {
         const struct isd_config_entry *e = &s->entries[i];
+        int rc = 1;
         if (strcmp(e->key, "profile") == 0) {
             m->profile = isd_api_profile_by_name(e->value);
             if (!m->profile)
@@ -94,15 +159,23 @@ static int model_from_section(struct isd_catalogue *cat, const struct isd_config
                                    "gpt-image-1.5, gpt-image-2)",
                                    file, e->line, s->name, e->value);
         } else if (strcmp(e->key, "generator") == 0) {
-            if (strcmp(e->value, "mock") != 0)
-                return isd_err_set(err, ISD_E_INVALID_VALUE, NULL,
-                                   "config file %s line %d: model \"%s\": unknown generator "
-                                   "'%s' (mock)",
-                                   file, e->line, s->name, e->value);
+            /* read above */
         } else if (strcmp(e->key, "owned_by") == 0) {
             if (set_owned_by(m, e->value, err) < 0)
                 return -ISD_E_NOMEM;
-        } else {
+        } else if (strcmp(e->key, "extensions") == 0 && diffusion) {
+            if (parse_bool(e->value, &m->extensions) < 0)
+                return isd_err_set(err, ISD_E_INVALID_VALUE, NULL,
+                                   "config file %s line %d: model \"%s\": extensions: expected "
+                                   "true or false, got '%s'",
+                                   file, e->line, s->name, e->value);
+        } else if (diffusion && (rc = isd_diffusion_option_set(&dopt, e->key, e->value, err)) < 0) {
+            char detail[ISD_ERR_MESSAGE_MAX];
+            snprintf(detail, sizeof detail, "%s", err->message);
+            return isd_err_set(err, ISD_E_INVALID_VALUE, NULL,
+                               "config file %s line %d: model \"%s\": %s", file, e->line, s->name,
+                               detail);
+        } else if (rc == 1) {
             return isd_err_set(err, ISD_E_INVALID_VALUE, NULL,
                                "config file %s line %d: model \"%s\": unknown key '%s'", file,
                                e->line, s->name, e->key);
@@ -112,6 +185,25 @@ static int model_from_section(struct isd_catalogue *cat, const struct isd_config
         return isd_err_set(err, ISD_E_INVALID_VALUE, NULL,
                            "config file %s line %d: model \"%s\" needs a profile", file, s->line,
                            s->name);
+    if (diffusion) {
+        if (!dopt.checkpoint)
+            return isd_err_set(err, ISD_E_INVALID_VALUE, NULL,
+                               "config file %s line %d: model \"%s\" needs a checkpoint (a "
+                               ".safetensors file or a diffusers folder)",
+                               file, s->line, s->name);
+        struct isd_generator *g = isd_diffusion_new(&dopt, err);
+        if (!g) {
+            char detail[ISD_ERR_MESSAGE_MAX];
+            snprintf(detail, sizeof detail, "%s", err->message);
+            return isd_err_set(err, ISD_E_INVALID_VALUE, NULL,
+                               "config file %s line %d: model \"%s\": %s", file, s->line, s->name,
+                               detail);
+        }
+        if (own_generator(cat, g, err) < 0)
+            return -(int)err->id;
+        m->gen = g;
+    }
+    m->gen->ops->caps(m->gen->state, &m->caps);
     return 0;
 }
 
@@ -133,6 +225,7 @@ int isd_catalogue_new(const struct isd_config *cfg, struct isd_catalogue **out,
         m->profile = isd_api_profile(builtin[i].profile);
         m->generator_kind = "mock";
         m->gen = cat->mock;
+        m->gen->ops->caps(m->gen->state, &m->caps);
         m->created = builtin[i].created;
     }
     for (size_t i = 0; i < cfg->n_sections; i++) {
@@ -162,6 +255,9 @@ void isd_catalogue_free(struct isd_catalogue *cat)
         free(cat->models[i].owned_by);
     }
     free(cat->models);
+    for (size_t i = 0; i < cat->n_own; i++)
+        isd_gen_free(cat->own[i]);
+    free(cat->own);
     isd_gen_free(cat->mock);
     free(cat);
 }
@@ -193,11 +289,18 @@ static const struct isd_profile *resolve(void *ctx, const char *model, size_t le
     return m ? m->profile : NULL;
 }
 
+static bool takes_extensions(void *ctx, const char *model, size_t len)
+{
+    const struct isd_model *m = isd_catalogue_find(ctx, model, len);
+    return m && m->extensions;
+}
+
 void isd_catalogue_resolver(const struct isd_catalogue *cat, const struct isd_config *cfg,
                             struct isd_api_resolver *out)
 {
     out->ctx = (void *)cat;
     out->lookup = resolve;
+    out->extensions = takes_extensions;
     out->default_model = cfg->default_model;
     out->default_gpt_model = cfg->default_gpt_model;
     out->default_edit_model = cfg->default_edit_model;

@@ -9,8 +9,15 @@
  * The config file adds or replaces entries with `[model "NAME"]` sections:
  *     [model "my-mock"]
  *     profile = gpt-image-1      ; whose API rules apply (required)
- *     generator = mock           ; mock (the only generator so far)
+ *     generator = mock           ; mock (default) or diffusion
  *     owned_by = me              ; optional, for /v1/models
+ *     [model "sd15"]
+ *     profile = gpt-image-1
+ *     generator = diffusion      ; a local Stable Diffusion model, loaded at start
+ *     checkpoint = /models/v1-5-pruned-emaonly.fp16.safetensors
+ *     extensions = true          ; take seed, steps... (default: true unless the entry's name
+ *                                ; is an OpenAI model name, which keeps OpenAI's exact rules)
+ *     ...                        ; the diffusion options (src/diffusion/diffusion.h)
  * Unknown keys or values are refused at load with the file line.
  *
  * Ownership: isd_catalogue_new() returns a heap catalogue (isd_catalogue_free, NULL-safe) that
@@ -31,8 +38,10 @@
 struct isd_model {
     char *name;                        /* public model name */
     const struct isd_profile *profile; /* API rules */
-    const char *generator_kind;        /* "mock" */
+    const char *generator_kind;        /* "mock" | "diffusion" */
     struct isd_generator *gen;         /* shared; owned by the catalogue */
+    struct isd_gen_caps caps;          /* what the generator can do */
+    bool extensions;                   /* requests may carry the extension fields */
     int64_t created;                   /* unix time shown by /v1/models */
     char *owned_by;                    /* shown by /v1/models */
 };

@@ -34,6 +34,9 @@ struct images_job {
     struct isd_image *inputs[ISD_API_MAX_INPUTS]; /* decoded inputs (edits, variations) */
     struct isd_image *mask;                       /* decoded mask, the size of inputs[0] */
     long input_tokens;                            /* usage of the input images */
+    uint64_t seed;                                /* the generator's request seed */
+    char seeds_header[256];                       /* x-imagesd-seeds, or "" */
+    struct isd_gen_report report;                 /* the generator's units */
     int64_t deadline_ns;                          /* monotonic time after which the job times out */
     _Atomic bool answered;                        /* a response went out: nothing left to poll */
     /* streaming */
@@ -65,6 +68,15 @@ static void job_release(struct isd_job *job)
 }
 
 /* The facts the ledger and the access log record (srv_request). */
+static void note_report(struct images_job *j)
+{
+    struct srv_request *sr = srv_request_of(j->req);
+    if (!sr)
+        return;
+    sr->gen_steps = j->report.steps;
+    sr->megapixels = j->report.megapixels;
+}
+
 static void note_times(struct images_job *j)
 {
     struct srv_request *sr = srv_request_of(j->req);
@@ -73,6 +85,7 @@ static void note_times(struct images_job *j)
     sr->ms_queue = j->wait_ms;
     sr->ms_render = j->render_ms;
     sr->ms_encode = j->encode_ms;
+    note_report(j);
 }
 
 static void note_usage(struct images_job *j, const struct isd_usage *u)
@@ -292,6 +305,45 @@ static int decode_inputs(struct images_job *j, struct isd_error *err)
     return 0;
 }
 
+/* What the API allows but this model's generator cannot do. */
+static int check_caps(const struct isd_model *m, const struct isd_images_request *r,
+                      struct isd_error *err)
+{
+    if (r->transparent && !m->caps.transparency)
+        return isd_err_set(err, ISD_E_INVALID_VALUE, "background",
+                           "The model '%s' cannot make transparent backgrounds (it has no alpha "
+                           "channel). Use background 'opaque' or 'auto'.",
+                           m->name);
+    if (r->n > m->caps.max_n)
+        return isd_err_set(err, ISD_E_INVALID_VALUE, "n",
+                           "Invalid 'n': the model '%s' makes at most %d images per request.",
+                           m->name, m->caps.max_n);
+    return 0;
+}
+
+/* The request seed: for generators whose image i uses seed + i, the request's `seed` or a new
+ * random one, reported in x-imagesd-seeds; otherwise the mock's configured seed. */
+static void choose_seed(struct images_job *j)
+{
+    j->seeds_header[0] = '\0';
+    if (!j->model->caps.sequential_seeds) {
+        j->seed = j->srv->mock_seed;
+        return;
+    }
+    if (j->ireq.ext.has_seed) {
+        j->seed = j->ireq.ext.seed;
+    } else {
+        uint64_t r = 0;
+        if (isd_random_bytes(&r, sizeof r) < 0)
+            r = (uint64_t)isd_mono_ns();
+        j->seed = r & (uint64_t)ISD_API_EXT_SEED_MAX; /* a seed a client can send back */
+    }
+    size_t at = 0;
+    for (int i = 0; i < j->ireq.n && at < sizeof j->seeds_header; i++)
+        at += (size_t)snprintf(j->seeds_header + at, sizeof j->seeds_header - at, "%s%llu",
+                               i ? "," : "", (unsigned long long)(j->seed + (uint64_t)i));
+}
+
 /* Everything between an accepted request and the generator. */
 static int prepare(struct images_job *j, struct isd_error *err)
 {
@@ -302,6 +354,9 @@ static int prepare(struct images_job *j, struct isd_error *err)
     if (!j->model)
         return isd_err_set(err, ISD_E_NO_SUCH_MODEL, "model", "The model '%s' does not exist.",
                            j->ireq.model);
+    if ((rc = check_caps(j->model, &j->ireq, err)) < 0)
+        return rc;
+    choose_seed(j);
     if (j->ireq.n_inputs > 0) {
         j->input_tokens = isd_api_input_image_tokens(&j->ireq);
         rc = decode_inputs(j, err);
@@ -325,7 +380,14 @@ static void fill_gen_request(const struct images_job *j, struct isd_gen_request 
     g->style = r->style;
     g->transparent = r->transparent;
     g->n = r->n;
-    g->seed = j->srv->mock_seed;
+    g->seed = j->seed;
+    if (j->model->extensions) {
+        g->ext = (struct isd_gen_extensions){.steps = r->ext.steps,
+                                             .guidance = r->ext.guidance_scale,
+                                             .negative_prompt = r->ext.negative_prompt,
+                                             .sampler = r->ext.sampler,
+                                             .strength = r->ext.strength};
+    }
     g->partial_images = r->stream ? r->partial_images : 0;
     for (int i = 0; i < r->n_inputs; i++)
         g->inputs[i] = j->inputs[i];
@@ -401,11 +463,11 @@ static void respond_images(struct images_job *j, struct isd_buf *body)
              "queue;dur=%.2f, render;dur=%.2f, encode;dur=%.2f, body;dur=%.2f, total;dur=%.2f",
              j->wait_ms, j->render_ms, j->encode_ms, j->body_ms,
              (double)(isd_mono_ns() - isd_http_start_ns(j->req)) / 1e6);
-    struct isd_http_header h[] = {{"server-timing", timing}};
+    struct isd_http_header h[] = {{"server-timing", timing}, {"x-imagesd-seeds", j->seeds_header}};
     size_t len;
     char *data = isd_buf_detach(body, &len);
     note_times(j);
-    srv_respond(j->req, 200, "application/json", data, len, h, 1);
+    srv_respond(j->req, 200, "application/json", data, len, h, j->seeds_header[0] ? 2 : 1);
 }
 
 static void run_plain(struct images_job *j)
@@ -422,7 +484,8 @@ static void run_plain(struct images_job *j)
 
     struct isd_gen_request g;
     fill_gen_request(j, &g);
-    struct isd_gen_hooks hooks = {.ctx = &j->job, .should_abort = hook_should_abort};
+    struct isd_gen_hooks hooks = {
+        .ctx = &j->job, .should_abort = hook_should_abort, .report = &j->report};
     int64_t t0 = isd_mono_ns();
     int rc = isd_gen_run(j->model->gen, &g, &hooks, images, &err);
     int64_t t1 = isd_mono_ns();
@@ -454,9 +517,10 @@ static void run_plain(struct images_job *j)
 static int stream_send(struct images_job *j)
 {
     if (!atomic_load(&j->stream_started)) {
-        static const struct isd_http_header h[] = {{"cache-control", "no-cache"},
-                                                   {"x-accel-buffering", "no"}};
-        int rc = srv_stream_begin(j->req, h, 2);
+        const struct isd_http_header h[] = {{"cache-control", "no-cache"},
+                                            {"x-accel-buffering", "no"},
+                                            {"x-imagesd-seeds", j->seeds_header}};
+        int rc = srv_stream_begin(j->req, h, j->seeds_header[0] ? 3 : 2);
         if (rc < 0)
             return rc;
         atomic_store(&j->stream_started, true);
@@ -539,7 +603,8 @@ static void run_stream(struct images_job *j)
     struct isd_gen_hooks hooks = {.ctx = j,
                                   .should_abort = hook_should_abort,
                                   .partial = hook_partial,
-                                  .image_done = hook_image_done};
+                                  .image_done = hook_image_done,
+                                  .report = &j->report};
     int64_t t0 = isd_mono_ns();
     int rc = isd_gen_run(j->model->gen, &g, &hooks, images, &err);
     j->render_ms = (double)(isd_mono_ns() - t0) / 1e6; /* encoding included: it is interleaved */
