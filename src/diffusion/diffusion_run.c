@@ -210,19 +210,15 @@ static enum isd_diffusion_quality quality_of(const char *q)
     return ISD_DQ_MEDIUM; /* medium, standard, anything else */
 }
 
+/* the shared checks (gen.h), the prompt's length and the extension fields' ranges */
 static int validate(const struct isd_gen_request *req, struct isd_error *err)
 {
-    if (req->width < 1 || req->height < 1 || req->width > ISD_IMAGE_MAX_SIDE ||
-        req->height > ISD_IMAGE_MAX_SIDE ||
-        (uint64_t)req->width * (uint64_t)req->height > ISD_IMAGE_MAX_PIXELS)
-        return isd_err_set(err, ISD_E_INVALID_VALUE, "size", "size %dx%d is out of range",
-                           req->width, req->height);
+    int rc = isd_gen_request_check(req, err);
+    if (rc < 0)
+        return rc;
     if (req->prompt && req->prompt_len > ISD_TOK_TEXT_MAX)
         return isd_err_set(err, ISD_E_INVALID_VALUE, "prompt", "prompt longer than %d bytes",
                            ISD_TOK_TEXT_MAX);
-    if (req->partial_images < 0 || req->partial_images > 3)
-        return isd_err_set(err, ISD_E_INVALID_VALUE, "partial_images",
-                           "partial_images must be between 0 and 3");
     const struct isd_gen_extensions *x = &req->ext;
     if (x->steps < 0 || x->steps > ISD_DIFFUSION_STEPS_MAX)
         return isd_err_set(err, ISD_E_INVALID_VALUE, "steps", "steps must be between 1 and %d",
@@ -236,15 +232,6 @@ static int validate(const struct isd_gen_request *req, struct isd_error *err)
     if (!(x->strength == 0 || (x->strength > 0 && x->strength <= 1)))
         return isd_err_set(err, ISD_E_INVALID_VALUE, "strength",
                            "strength must be above 0 and at most 1");
-    if (req->op == ISD_GEN_GENERATE)
-        return 0;
-    if (req->n_inputs < 1 || req->n_inputs > ISD_GEN_MAX_INPUTS || !req->inputs[0])
-        return isd_err_set(err, ISD_E_INVALID_VALUE, "image",
-                           "edits and variations need an input image");
-    if (req->op == ISD_GEN_EDIT && req->mask &&
-        (req->mask->width != req->inputs[0]->width || req->mask->height != req->inputs[0]->height))
-        return isd_err_set(err, ISD_E_INVALID_MASK, "mask",
-                           "Invalid mask image: the mask must have the same size as the image.");
     return 0;
 }
 

@@ -120,6 +120,12 @@ static inline int isd_gen_run(struct isd_generator *g, const struct isd_gen_requ
 /* Frees the generator and its state; NULL is a no-op. */
 void isd_gen_free(struct isd_generator *g);
 
+/* The checks every generator's run() makes of what the API layer should already have checked:
+ * the size within the image module's limits, partial_images 0..3, and for edits and
+ * variations 1..ISD_GEN_MAX_INPUTS non-NULL inputs and a mask (if any) of the first input's
+ * size. 0, or a negative isd_err id with *err set. */
+int isd_gen_request_check(const struct isd_gen_request *req, struct isd_error *err);
+
 /* Seed of image `index` of a request: a 64-bit mix of (seed, index), never equal across i. */
 uint64_t isd_gen_image_seed(uint64_t request_seed, int index);
 

@@ -844,35 +844,6 @@ static uint8_t *scale_mask(const struct isd_image *mask, int w, int h, struct is
     return m;
 }
 
-/* Checks what the API layer should have checked; req->n is already known to be valid. */
-static int validate(const struct isd_gen_request *req, struct isd_error *err)
-{
-    if (req->width < 1 || req->height < 1 || req->width > ISD_IMAGE_MAX_SIDE ||
-        req->height > ISD_IMAGE_MAX_SIDE ||
-        (uint64_t)req->width * (uint64_t)req->height > ISD_IMAGE_MAX_PIXELS)
-        return isd_err_set(err, ISD_E_INVALID_VALUE, "size", "size %dx%d is out of range",
-                           req->width, req->height);
-    if (req->partial_images < 0 || req->partial_images > 3)
-        return isd_err_set(err, ISD_E_INVALID_VALUE, "partial_images",
-                           "partial_images must be between 0 and 3");
-    if (req->op == ISD_GEN_GENERATE)
-        return 0;
-    if (req->n_inputs < 1 || req->n_inputs > ISD_GEN_MAX_INPUTS)
-        return isd_err_set(err, ISD_E_INVALID_VALUE, "image",
-                           "edits and variations need 1 to %d "
-                           "input images",
-                           ISD_GEN_MAX_INPUTS);
-    for (int i = 0; i < req->n_inputs; i++) {
-        if (!req->inputs[i])
-            return isd_err_set(err, ISD_E_INVALID_VALUE, "image", "input image %d is missing", i);
-    }
-    if (req->op == ISD_GEN_EDIT && req->mask &&
-        (req->mask->width != req->inputs[0]->width || req->mask->height != req->inputs[0]->height))
-        return isd_err_set(err, ISD_E_INVALID_MASK, "mask",
-                           "Invalid mask image: the mask must have the same size as the image.");
-    return 0;
-}
-
 static int prepare(struct job *j, struct isd_error *err)
 {
     const struct isd_gen_request *req = j->req;
@@ -910,7 +881,7 @@ static int mock_run(void *state, const struct isd_gen_request *req,
                            ISD_MOCK_MAX_N);
     for (int i = 0; i < req->n; i++)
         out[i] = NULL;
-    int rc = validate(req, err);
+    int rc = isd_gen_request_check(req, err);
     if (rc < 0)
         return rc;
     struct job j = {.m = state, .req = req, .hooks = hooks, .w = req->width, .h = req->height};

@@ -50,18 +50,11 @@ bool srv_auth_required(struct server *srv)
     return isd_store_key_count(srv->store) > 0;
 }
 
+/* the ledger's endpoint of an image API route; NULL for the others */
 static const char *endpoint_of(int route)
 {
-    switch (route) {
-    case ROUTE_GENERATIONS:
-        return "generations";
-    case ROUTE_EDITS:
-        return "edits";
-    case ROUTE_VARIATIONS:
-        return "variations";
-    default:
-        return NULL;
-    }
+    bool image = route == ROUTE_GENERATIONS || route == ROUTE_EDITS || route == ROUTE_VARIATIONS;
+    return image ? srv_route_name(route) : NULL;
 }
 
 /* The key as OpenAI shows a wrong one: short strings as they are; longer ones keep their

@@ -123,7 +123,7 @@ void srv_handle_metrics(struct isd_http_request *req, void *ctx)
     srv_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL, 0);
 }
 
-static const char *route_name(int route)
+const char *srv_route_name(int route)
 {
     switch (route) {
     case ROUTE_GENERATIONS:
@@ -154,7 +154,7 @@ static void update_metrics(struct server *srv, const struct srv_request *sr, int
         return;
     char code[8];
     snprintf(code, sizeof code, "%d", status);
-    const char *endpoint = route_name(route);
+    const char *endpoint = srv_route_name(route);
     const char *model = sr && sr->model[0] ? sr->model : "-";
     isd_metric_add(m->requests, 1, (const char *[]){endpoint, model, code});
     isd_metric_add(m->bytes_out, (double)bytes, (const char *[]){endpoint});

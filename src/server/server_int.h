@@ -121,6 +121,8 @@ void srv_request_done(void *ctx, struct isd_http_request *req, int status, uint6
                       bool client_aborted);
 
 /* observe.c */
+/* The route's name in metrics, logs and the ledger: "generations", "models", ... (static). */
+const char *srv_route_name(int route);
 int srv_metrics_init(struct server *srv, struct isd_error *err);
 void srv_metrics_release(struct server *srv);
 void srv_handle_metrics(struct isd_http_request *req, void *ctx);

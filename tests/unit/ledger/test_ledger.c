@@ -10,6 +10,7 @@
  * what it sees is what the ledger imported.
  */
 #include "support/test.h"
+#include "support/usagedb.h"
 
 #include "ledger/ledger.h"
 #include "log/log.h"
@@ -17,7 +18,6 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,39 +27,9 @@
 #include <unistd.h>
 
 #define DEADLINE_MS 5000 /* for what the ledger's thread does by itself */
+#define POLL_US     2000 /* between two looks while waiting for it */
 
 /* ---- helpers ---- */
-
-static char *path_in(const char *dir, const char *name)
-{
-    static char buf[4][4400];
-    static int slot;
-    char *p = buf[slot++ % 4];
-    snprintf(p, 4400, "%s/%s", dir, name);
-    return p;
-}
-
-/* <dir>/usage.journal into buf[4400] (path_in's buffers are reused). */
-static const char *journal_path(const char *dir, char *buf)
-{
-    snprintf(buf, 4400, "%s/usage.journal", dir);
-    return buf;
-}
-
-static long file_size(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
-}
-
-static struct isd_store *open_store(const char *dir)
-{
-    struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    if (!st)
-        fail_msg("isd_store_open(%s): %s", dir, err.message);
-    return st;
-}
 
 static struct isd_ledger *new_ledger(struct isd_store *st, bool enabled)
 {
@@ -71,25 +41,10 @@ static struct isd_ledger *new_ledger(struct isd_store *st, bool enabled)
     return l;
 }
 
-static void make_row(struct isd_usage_row *r, int i)
-{
-    memset(r, 0, sizeof *r);
-    r->time_ms = 1700000000000LL + i;
-    snprintf(r->request_id, sizeof r->request_id, "req_%08d", i);
-    snprintf(r->key_id, sizeof r->key_id, "key_%016x", (unsigned)(i % 3));
-    r->endpoint = "generations";
-    snprintf(r->model, sizeof r->model, "model-%d", i % 2);
-    r->n = 1;
-    snprintf(r->size, sizeof r->size, "64x64");
-    r->status = 200;
-    r->bytes_out = 100;
-    r->ms_total = 1.5;
-}
-
 static void record(struct isd_ledger *l, int i)
 {
     struct isd_usage_row r;
-    make_row(&r, i);
+    isd_test_usage_row(&r, i);
     assert_int_equal(isd_ledger_record(l, &r), 0);
 }
 
@@ -107,54 +62,16 @@ static long long mono_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void pause_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
-}
-
-static sqlite3 *db_open(const char *dir)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path_in(dir, "imagesd.db"), &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    return db;
-}
-
-static void exec_sql(const char *dir, const char *sql)
-{
-    sqlite3 *db = db_open(dir);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
-}
-
-/* Rows in the usage table now, read without importing; -1 when there is no table. */
-static long long table_rows(const char *dir)
-{
-    sqlite3 *db = db_open(dir);
-    sqlite3_stmt *s;
-    long long n = -1;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM usage", -1, &s, NULL) == SQLITE_OK) {
-        if (sqlite3_step(s) == SQLITE_ROW)
-            n = sqlite3_column_int64(s, 0);
-        sqlite3_finalize(s);
-    }
-    sqlite3_close(db);
-    return n;
-}
-
 /* Polls until the table holds `want` rows; false after DEADLINE_MS. */
 static bool wait_for_rows(const char *dir, long long want)
 {
     long long end = mono_ms() + DEADLINE_MS;
     for (;;) {
-        if (table_rows(dir) == want)
+        if (isd_test_usage_rows(dir) == want)
             return true;
         if (mono_ms() > end)
             return false;
-        pause_ms(2);
+        isd_test_pause_us(POLL_US);
     }
 }
 
@@ -167,52 +84,16 @@ static bool wait_for_imported(struct isd_ledger *l, uint64_t want)
             return true;
         if (mono_ms() > end)
             return false;
-        pause_ms(2);
+        isd_test_pause_us(POLL_US);
     }
-}
-
-/* The usage table holds "req_%08d" for each i in [first, first + count), once, and no other
- * row. */
-static void expect_range(const char *dir, int first, int count)
-{
-    bool *seen = calloc((size_t)(first + count), 1);
-    assert_non_null(seen);
-    sqlite3 *db = db_open(dir);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT request_id, count(*) FROM usage GROUP BY "
-                                        "request_id",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(s, 0);
-        int i = -1;
-        if (sscanf(id, "req_%d", &i) != 1 || i < first || i >= first + count)
-            fail_msg("unexpected row %s", id);
-        if (sqlite3_column_int(s, 1) != 1)
-            fail_msg("row %s imported %d times", id, sqlite3_column_int(s, 1));
-        seen[i] = true;
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    for (int i = first; i < first + count; i++)
-        if (!seen[i])
-            fail_msg("row req_%08d missing", i);
-    free(seen);
 }
 
 static bool file_contains(const char *path, const char *needle)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    size_t cap = 1 << 20;
-    char *buf = malloc(cap + 1);
-    assert_non_null(buf);
-    size_t n = fread(buf, 1, cap, f);
-    fclose(f);
-    bool found = memmem(buf, n, needle, strlen(needle)) != NULL;
-    free(buf);
+    size_t n;
+    unsigned char *p = isd_test_read_file(path, &n);
+    bool found = p && memmem(p, n, needle, strlen(needle)) != NULL;
+    free(p);
     return found;
 }
 
@@ -241,28 +122,28 @@ static void row_in_journal_when_record_returns(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    struct isd_store *other = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
+    struct isd_store *other = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
-    char journal_buf[4400];
-    const char *journal = journal_path(dir, journal_buf);
+    char journal[4400]; /* a copy: isd_test_journal_of()'s buffers are reused */
+    snprintf(journal, sizeof journal, "%s", isd_test_journal_of(dir));
     for (int i = 0; i < 20; i++) {
-        long before = file_size(journal);
+        long before = isd_test_file_size(journal);
         record(l, i);
-        assert_true(file_size(journal) > before);
+        assert_true(isd_test_file_size(journal) > before);
         char id[16];
         snprintf(id, sizeof id, "req_%08d", i);
         assert_true(file_contains(journal, id));
         /* whoever imports it, it is in the table after this import, once */
         struct isd_error err;
         assert_int_equal(isd_store_usage_import(other, false, NULL, &err), 0);
-        assert_int_equal(table_rows(dir), i + 1);
+        assert_int_equal(isd_test_usage_rows(dir), i + 1);
     }
     struct isd_ledger_stats s = stats_of(l);
     assert_int_equal(s.rows, 20);
     assert_int_equal(s.failures, 0);
     isd_ledger_free(l);
-    expect_range(dir, 0, 20);
+    isd_test_expect_usage_range(dir, 0, 20);
     isd_store_close(other);
     isd_store_close(st);
 }
@@ -272,15 +153,15 @@ static void rows_reach_the_table_without_flush(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
     for (int round = 0; round < 3; round++) {
         long long start = mono_ms();
         for (int i = 0; i < 10; i++)
             record(l, round * 10 + i);
         if (!wait_for_rows(dir, (round + 1) * 10))
-            fail_msg("round %d: %lld of %d rows in the table after %d ms", round, table_rows(dir),
-                     (round + 1) * 10, DEADLINE_MS);
+            fail_msg("round %d: %lld of %d rows in the table after %d ms", round,
+                     isd_test_usage_rows(dir), (round + 1) * 10, DEADLINE_MS);
         assert_true(wait_for_imported(l, (uint64_t)(round + 1) * 10));
         long long took = mono_ms() - start;
         print_message("# round %d imported after %lld ms\n", round, took);
@@ -288,7 +169,7 @@ static void rows_reach_the_table_without_flush(void **state)
         assert_true(s.batches >= (uint64_t)round + 1);
         assert_int_equal(s.import_failures, 0);
     }
-    expect_range(dir, 0, 30);
+    isd_test_expect_usage_range(dir, 0, 30);
     isd_ledger_free(l);
     isd_store_close(st);
 }
@@ -298,7 +179,7 @@ static void burst_imported_in_few_batches(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
     enum { N = 400 };
     for (int i = 0; i < N; i++)
@@ -309,7 +190,7 @@ static void burst_imported_in_few_batches(void **state)
     print_message("# %d rows in %llu batches\n", N, (unsigned long long)s.batches);
     assert_true(s.batches >= 1);
     assert_true(s.batches <= N / 10);
-    assert_int_equal(table_rows(dir), N);
+    assert_int_equal(isd_test_usage_rows(dir), N);
     isd_ledger_free(l);
     isd_store_close(st);
 }
@@ -320,13 +201,13 @@ static void paced_rows_share_a_batch(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
     enum { N = 10 };
     long long start = mono_ms();
     for (int i = 0; i < N; i++) {
         record(l, i);
-        pause_ms(1);
+        isd_test_pause_us(1000);
     }
     long long took = mono_ms() - start;
     assert_true(wait_for_imported(l, N));
@@ -336,7 +217,7 @@ static void paced_rows_share_a_batch(void **state)
     /* 10 ms of rows fit in one 50 ms window; 3 leaves room for a slow machine */
     assert_true(s.batches >= 1 && s.batches <= 3);
     isd_ledger_free(l);
-    expect_range(dir, 0, N);
+    isd_test_expect_usage_range(dir, 0, N);
     isd_store_close(st);
 }
 
@@ -345,18 +226,18 @@ static void flush_imports_now(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
     struct isd_error err;
     for (int round = 0; round < 5; round++) {
         for (int i = 0; i < 7; i++)
             record(l, round * 7 + i);
         assert_int_equal(isd_ledger_flush(l, &err), 0);
-        assert_int_equal(table_rows(dir), (round + 1) * 7);
+        assert_int_equal(isd_test_usage_rows(dir), (round + 1) * 7);
     }
     assert_int_equal(isd_ledger_flush(l, &err), 0); /* nothing to do */
     isd_ledger_free(l);
-    expect_range(dir, 0, 35);
+    isd_test_expect_usage_range(dir, 0, 35);
     isd_store_close(st);
 }
 
@@ -366,11 +247,11 @@ static void rows_keep_their_values(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
     for (int i = 0; i < 3; i++) {
         struct isd_usage_row row;
-        make_row(&row, i);
+        isd_test_usage_row(&row, i);
         row.status = i == 2 ? 500 : 200;
         row.n = 2;
         row.input_text_tokens = 10;
@@ -381,7 +262,7 @@ static void rows_keep_their_values(void **state)
     char endpoint[32] = "edits", quality[32] = "high", format[32] = "webp",
          code[64] = "moderation_blocked";
     struct isd_usage_row row;
-    make_row(&row, 3);
+    isd_test_usage_row(&row, 3);
     row.endpoint = endpoint;
     row.quality = quality;
     row.output_format = format;
@@ -395,10 +276,8 @@ static void rows_keep_their_values(void **state)
     memset(&row, 'Y', sizeof row);
     assert_true(wait_for_rows(dir, 4));
 
-    struct isd_usage_total *t;
     size_t n;
-    struct isd_error err;
-    assert_int_equal(isd_store_usage_totals(st, 0, ISD_USAGE_BY_MODEL, &t, &n, &err), 0);
+    struct isd_usage_total *t = isd_test_usage_totals(st, 0, ISD_USAGE_BY_MODEL, &n);
     assert_int_equal(n, 2);
     assert_string_equal(t[0].group, "model-0");
     assert_int_equal(t[0].requests, 2);
@@ -414,20 +293,11 @@ static void rows_keep_their_values(void **state)
     assert_int_equal(t[1].images, 2);
     free(t);
 
-    sqlite3 *db = db_open(dir);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT endpoint || ',' || quality || ',' || "
-                                        "output_format || ',' || error_code || ',' || status "
-                                        "|| ',' || key_id || ',' || time_ms FROM usage WHERE "
-                                        "request_id = 'req_00000003'",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     char got[256];
-    snprintf(got, sizeof got, "%s", (const char *)sqlite3_column_text(s, 0));
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    isd_test_usage_column(dir, "req_00000003",
+                          "endpoint || ',' || quality || ',' || output_format || ',' || "
+                          "error_code || ',' || status || ',' || key_id || ',' || time_ms",
+                          got, sizeof got);
     assert_string_equal(got, "edits,high,webp,moderation_blocked,400,key_0000000000000000,"
                              "1700000000003");
     isd_ledger_free(l);
@@ -445,7 +315,7 @@ static void *recorder_main(void *arg)
     struct recorder *r = arg;
     for (int i = r->first; i < r->first + r->count; i++) {
         struct isd_usage_row row;
-        make_row(&row, i);
+        isd_test_usage_row(&row, i);
         if (isd_ledger_record(r->l, &row) != 0)
             r->failures++;
     }
@@ -457,7 +327,7 @@ static void many_threads_record(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
     enum { PER = 500, N = 4 * PER };
     pthread_t t[4];
@@ -472,7 +342,7 @@ static void many_threads_record(void **state)
     }
     struct isd_error err;
     assert_int_equal(isd_ledger_flush(l, &err), 0);
-    assert_int_equal(table_rows(dir), N);
+    assert_int_equal(isd_test_usage_rows(dir), N);
     /* the thread's last import may still be counting */
     assert_true(wait_for_imported(l, N));
     struct isd_ledger_stats s = stats_of(l);
@@ -481,7 +351,7 @@ static void many_threads_record(void **state)
     assert_int_equal(s.import_failures, 0);
     assert_true(s.batches >= 1 && s.batches < s.rows);
     isd_ledger_free(l);
-    expect_range(dir, 0, N);
+    isd_test_expect_usage_range(dir, 0, N);
     isd_store_close(st);
 }
 
@@ -489,7 +359,7 @@ static void disabled_ledger_writes_nothing(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, false);
     assert_false(isd_ledger_enabled(l));
     for (int i = 0; i < 5; i++)
@@ -502,8 +372,8 @@ static void disabled_ledger_writes_nothing(void **state)
     assert_int_equal(s.batches, 0);
     assert_int_equal(s.failures, 0);
     isd_ledger_free(l);
-    assert_int_equal(file_size(path_in(dir, "usage.journal")), -1);
-    assert_int_equal(table_rows(dir), 0);
+    assert_int_equal(isd_test_file_size(isd_test_journal_of(dir)), -1);
+    assert_int_equal(isd_test_usage_rows(dir), 0);
     isd_ledger_free(NULL);
     isd_store_close(st);
 }
@@ -513,7 +383,7 @@ static void free_imports_the_rest(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     enum { N = 300 };
     for (int round = 0; round < 3; round++) {
         struct isd_ledger *l = new_ledger(st, true);
@@ -521,10 +391,18 @@ static void free_imports_the_rest(void **state)
         for (int i = 0; i < N; i++)
             record(l, round * N + i);
         isd_ledger_free(l);
-        assert_int_equal(table_rows(dir), (round + 1) * N);
+        assert_int_equal(isd_test_usage_rows(dir), (round + 1) * N);
     }
-    expect_range(dir, 0, 3 * N);
+    isd_test_expect_usage_range(dir, 0, 3 * N);
     isd_store_close(st);
+}
+
+/* What a previous process leaves: rows 0 .. count - 1 appended to the journal, not imported. */
+static void previous_process_appends(const char *dir, int count)
+{
+    struct isd_store *previous = isd_test_store_open(dir);
+    isd_test_usage_append_range(previous, 0, count);
+    isd_store_close(previous);
 }
 
 /* A previous process appended rows and died before importing them: the next ledger imports
@@ -533,20 +411,13 @@ static void new_imports_what_a_previous_process_left(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *previous = open_store(dir);
-    struct isd_error err;
-    for (int i = 0; i < 20; i++) {
-        struct isd_usage_row r;
-        make_row(&r, i);
-        assert_int_equal(isd_store_usage_append(previous, &r, &err), 0);
-    }
-    isd_store_close(previous);
-    assert_int_equal(table_rows(dir), 0);
+    previous_process_appends(dir, 20);
+    assert_int_equal(isd_test_usage_rows(dir), 0);
 
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
     /* already there: no waiting */
-    assert_int_equal(table_rows(dir), 20);
+    assert_int_equal(isd_test_usage_rows(dir), 20);
     struct isd_ledger_stats s = stats_of(l);
     assert_int_equal(s.imported, 20);
     assert_int_equal(s.batches, 1);
@@ -554,12 +425,12 @@ static void new_imports_what_a_previous_process_left(void **state)
     assert_int_equal(s.damaged_bytes, 0);
     record(l, 20);
     isd_ledger_free(l);
-    expect_range(dir, 0, 21);
+    isd_test_expect_usage_range(dir, 0, 21);
     /* and a ledger started on an imported journal imports nothing again */
     l = new_ledger(st, true);
     assert_int_equal(stats_of(l).imported, 0);
     isd_ledger_free(l);
-    expect_range(dir, 0, 21);
+    isd_test_expect_usage_range(dir, 0, 21);
     isd_store_close(st);
 }
 
@@ -569,47 +440,32 @@ static void new_skips_a_torn_leftover_and_logs_it(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *previous = open_store(dir);
-    struct isd_error err;
-    for (int i = 0; i < 5; i++) {
-        struct isd_usage_row r;
-        make_row(&r, i);
-        assert_int_equal(isd_store_usage_append(previous, &r, &err), 0);
-    }
-    isd_store_close(previous);
-    char journal_buf[4400];
-    const char *journal = journal_path(dir, journal_buf);
-    long size = file_size(journal);
-    assert_int_equal(truncate(journal, size - 10), 0);
+    previous_process_appends(dir, 5);
+    long size = isd_test_file_size(isd_test_journal_of(dir));
+    assert_int_equal(truncate(isd_test_journal_of(dir), size - 10), 0);
 
     char log_path[4200];
     int log_fd = log_to_file(dir, log_path, sizeof log_path);
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
     struct isd_ledger_stats s = stats_of(l);
     assert_int_equal(s.imported, 4);
     assert_true(s.damaged_bytes > 0 && s.damaged_bytes < (uint64_t)size / 4);
-    assert_int_equal(table_rows(dir), 4);
+    assert_int_equal(isd_test_usage_rows(dir), 4);
     record(l, 5);
     record(l, 6);
     isd_ledger_free(l);
     log_to_stderr(log_fd);
     assert_true(file_contains(log_path, "ledger_journal_damaged"));
-    assert_int_equal(table_rows(dir), 6);
+    assert_int_equal(isd_test_usage_rows(dir), 6);
     for (int i = 0; i < 7; i++) {
         char sql[128];
         snprintf(sql, sizeof sql,
                  "SELECT count(*) = %d FROM usage WHERE request_id = "
                  "'req_%08d'",
                  i == 4 ? 0 : 1, i);
-        sqlite3 *db = db_open(dir);
-        sqlite3_stmt *q;
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-        if (sqlite3_column_int(q, 0) != 1)
+        if (isd_test_sql_int(dir, sql) != 1)
             fail_msg("req_%08d: wrong count", i);
-        sqlite3_finalize(q);
-        sqlite3_close(db);
     }
     isd_store_close(st);
 }
@@ -622,15 +478,15 @@ static void append_failure_counted_and_logged(void **state)
     const char *dir = isd_test_tmpdir();
     char log_path[4200];
     int log_fd = log_to_file(dir, log_path, sizeof log_path);
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
     /* a directory where the journal should be: it cannot be opened for writing */
-    char journal_buf[4400];
-    const char *journal = journal_path(dir, journal_buf);
+    char journal[4400]; /* a copy: isd_test_journal_of()'s buffers are reused */
+    snprintf(journal, sizeof journal, "%s", isd_test_journal_of(dir));
     assert_int_equal(mkdir(journal, 0700), 0);
     for (int i = 0; i < 3; i++) {
         struct isd_usage_row r;
-        make_row(&r, i);
+        isd_test_usage_row(&r, i);
         assert_int_equal(isd_ledger_record(l, &r), -1);
     }
     struct isd_ledger_stats s = stats_of(l);
@@ -646,7 +502,7 @@ static void append_failure_counted_and_logged(void **state)
     assert_int_equal(s.rows, 1);
     isd_ledger_free(l);
     log_to_stderr(log_fd);
-    expect_range(dir, 3, 1);
+    isd_test_expect_usage_range(dir, 3, 1);
     isd_store_close(st);
 }
 
@@ -669,16 +525,16 @@ static void import_failure_counted_and_retried(void **state)
     const char *dir = isd_test_tmpdir();
     char log_path[4200];
     int log_fd = log_to_file(dir, log_path, sizeof log_path);
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_ledger *l = new_ledger(st, true);
     record(l, 0);
     assert_true(wait_for_imported(l, 1));
-    exec_sql(dir, "DROP TABLE usage");
+    isd_test_sql_exec(dir, "DROP TABLE usage");
     for (int i = 1; i <= 3; i++)
         record(l, i);
     long long end = mono_ms() + DEADLINE_MS;
     while (stats_of(l).import_failures == 0 && mono_ms() < end)
-        pause_ms(2);
+        isd_test_pause_us(POLL_US);
     struct isd_ledger_stats s = stats_of(l);
     assert_true(s.import_failures >= 1);
     assert_int_equal(s.rows, 4);
@@ -687,14 +543,14 @@ static void import_failure_counted_and_retried(void **state)
     struct isd_error err;
     assert_true(isd_ledger_flush(l, &err) < 0);
     assert_true(stats_of(l).import_failures >= 2);
-    exec_sql(dir, USAGE_TABLE);
+    isd_test_sql_exec(dir, USAGE_TABLE);
     record(l, 4);
     assert_true(wait_for_rows(dir, 4));
     assert_true(wait_for_imported(l, 5));
     isd_ledger_free(l);
     log_to_stderr(log_fd);
     assert_true(file_contains(log_path, "ledger_import_failed"));
-    expect_range(dir, 1, 4);
+    isd_test_expect_usage_range(dir, 1, 4);
     isd_store_close(st);
 }
 
@@ -704,8 +560,8 @@ static void new_fails_on_an_unreadable_journal(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    assert_int_equal(mkdir(path_in(dir, "usage.journal"), 0700), 0);
+    struct isd_store *st = isd_test_store_open(dir);
+    assert_int_equal(mkdir(isd_test_journal_of(dir), 0700), 0);
     struct isd_ledger *l = NULL;
     struct isd_error err;
     memset(&err, 0, sizeof err);

@@ -4,26 +4,17 @@
  * leftover temporary files and concurrent writers.
  */
 #include "support/test.h"
+#include "support/usagedb.h"
 
 #include "store/store.h"
 
 #include <dirent.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char *path_in(const char *dir, const char *name)
-{
-    static char buf[4][4400];
-    static int slot;
-    char *p = buf[slot++ % 4];
-    snprintf(p, 4400, "%s/%s", dir, name);
-    return p;
-}
 
 /* <dir>/images/<name> */
 static char *image_file(const char *dir, const char *name)
@@ -31,12 +22,6 @@ static char *image_file(const char *dir, const char *name)
     static char buf[4400];
     snprintf(buf, sizeof buf, "%s/images/%s", dir, name);
     return buf;
-}
-
-static long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
 static unsigned file_mode(const char *path)
@@ -54,28 +39,6 @@ static int read_whole(const char *path, unsigned char *out, size_t cap)
     size_t n = fread(out, 1, cap, f);
     fclose(f);
     return (int)n;
-}
-
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-static int schema_version(const char *dir)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path_in(dir, "imagesd.db"), &db, SQLITE_OPEN_READONLY, NULL),
-                     SQLITE_OK);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    int v = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
 }
 
 static bool is_image_id(const char *id)
@@ -99,22 +62,22 @@ static void open_creates_everything(void **state)
         print_error("%s\n", err.message);
     assert_non_null(st);
     assert_string_equal(isd_store_dir(st), dir);
-    assert_true(file_size(path_in(dir, "imagesd.db")) > 0);
-    assert_int_equal(file_size(path_in(dir, "secret.key")), 32);
-    assert_int_equal(file_mode(path_in(dir, "secret.key")), 0600);
+    assert_true(isd_test_file_size(isd_test_path_in(dir, "imagesd.db")) > 0);
+    assert_int_equal(isd_test_file_size(isd_test_path_in(dir, "secret.key")), 32);
+    assert_int_equal(file_mode(isd_test_path_in(dir, "secret.key")), 0600);
     assert_int_equal(file_mode(dir), 0700);
     struct stat sti;
-    assert_int_equal(stat(path_in(dir, "images"), &sti), 0);
+    assert_int_equal(stat(isd_test_path_in(dir, "images"), &sti), 0);
     assert_true(S_ISDIR(sti.st_mode));
 
     unsigned char secret[64];
-    assert_int_equal(read_whole(path_in(dir, "secret.key"), secret, sizeof secret), 32);
+    assert_int_equal(read_whole(isd_test_path_in(dir, "secret.key"), secret, sizeof secret), 32);
     assert_memory_equal(isd_store_secret(st), secret, 32);
     static const uint8_t zero[32];
     assert_memory_not_equal(secret, zero, 32);
     assert_int_equal(isd_store_image_count(st), 0);
     isd_store_close(st);
-    assert_int_equal(schema_version(dir), ISD_STORE_SCHEMA_VERSION);
+    assert_int_equal(isd_test_schema_version(dir), ISD_STORE_SCHEMA_VERSION);
     isd_store_close(NULL);
 
     /* two data dirs get different secrets */
@@ -131,8 +94,7 @@ static void reopen_keeps_secret_schema_and_images(void **state)
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    assert_non_null(st);
+    struct isd_store *st = isd_test_store_open(dir);
     uint8_t secret[32];
     memcpy(secret, isd_store_secret(st), 32);
     char id[ISD_STORE_ID_LEN + 1];
@@ -141,12 +103,11 @@ static void reopen_keeps_secret_schema_and_images(void **state)
     isd_store_close(st);
 
     for (int round = 0; round < 2; round++) {
-        st = isd_store_open(dir, &err);
-        assert_non_null(st);
+        st = isd_test_store_open(dir);
         assert_memory_equal(isd_store_secret(st), secret, 32);
         assert_int_equal(isd_store_image_count(st), 1);
         isd_store_close(st);
-        assert_int_equal(schema_version(dir), ISD_STORE_SCHEMA_VERSION);
+        assert_int_equal(isd_test_schema_version(dir), ISD_STORE_SCHEMA_VERSION);
     }
 }
 
@@ -158,7 +119,7 @@ static void bad_secret_refused(void **state)
         const char *dir = isd_test_tmpdir();
         unsigned char junk[5000];
         memset(junk, 0xAB, sizeof junk);
-        write_bytes(path_in(dir, "secret.key"), junk, sizes[i]);
+        isd_test_write_file(isd_test_path_in(dir, "secret.key"), junk, sizes[i]);
         struct isd_error err;
         memset(&err, 0, sizeof err);
         struct isd_store *st = isd_store_open(dir, &err);
@@ -169,7 +130,7 @@ static void bad_secret_refused(void **state)
         assert_int_equal(err.id, ISD_E_IO);
         assert_non_null(strstr(err.message, "secret.key"));
         /* the bad secret is left alone (links signed with it are not silently broken) */
-        assert_int_equal(file_size(path_in(dir, "secret.key")), (long)sizes[i]);
+        assert_int_equal(isd_test_file_size(isd_test_path_in(dir, "secret.key")), (long)sizes[i]);
     }
 }
 
@@ -185,7 +146,7 @@ static void oversized_secret_message(void **state)
     const char *dir = isd_test_tmpdir();
     unsigned char junk[100];
     memset(junk, 0xAB, sizeof junk);
-    write_bytes(path_in(dir, "secret.key"), junk, sizeof junk);
+    isd_test_write_file(isd_test_path_in(dir, "secret.key"), junk, sizeof junk);
     struct isd_error err;
     memset(&err, 0, sizeof err);
     struct isd_store *st = isd_store_open(dir, &err);
@@ -201,13 +162,9 @@ static void newer_schema_refused(void **state)
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    assert_non_null(st);
+    struct isd_store *st = isd_test_store_open(dir);
     isd_store_close(st);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path_in(dir, "imagesd.db"), &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    isd_test_sql_exec(dir, "PRAGMA user_version = 99");
     st = isd_store_open(dir, &err);
     isd_store_close(st);
     assert_null(st);
@@ -218,9 +175,9 @@ static void open_refuses_a_file_as_dir(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    write_bytes(path_in(dir, "plain"), "x", 1);
+    isd_test_write_file(isd_test_path_in(dir, "plain"), "x", 1);
     struct isd_error err;
-    struct isd_store *st = isd_store_open(path_in(dir, "plain"), &err);
+    struct isd_store *st = isd_store_open(isd_test_path_in(dir, "plain"), &err);
     isd_store_close(st);
     assert_null(st);
     assert_int_equal(err.id, ISD_E_IO);
@@ -231,8 +188,7 @@ static void put_image_writes_and_indexes(void **state)
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    assert_non_null(st);
+    struct isd_store *st = isd_test_store_open(dir);
     static const struct {
         enum isd_format fmt;
         const char *ext;
@@ -263,7 +219,7 @@ static void put_image_writes_and_indexes(void **state)
     assert_int_equal(isd_store_put_image(st, "", 0, ISD_FMT_PNG, 2000000000, NULL, id, &err), 0);
     assert_int_equal(isd_store_image_count(st), 4);
     /* no temporary file is left behind */
-    DIR *d = opendir(path_in(dir, "images"));
+    DIR *d = opendir(isd_test_path_in(dir, "images"));
     assert_non_null(d);
     struct dirent *e;
     int files = 0;
@@ -283,9 +239,8 @@ static void put_image_fails_cleanly(void **state)
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    assert_non_null(st);
-    assert_int_equal(rmdir(path_in(dir, "images")), 0);
+    struct isd_store *st = isd_test_store_open(dir);
+    assert_int_equal(rmdir(isd_test_path_in(dir, "images")), 0);
     char id[ISD_STORE_ID_LEN + 1];
     assert_int_equal(isd_store_put_image(st, "abc", 3, ISD_FMT_PNG, 1, NULL, id, &err), -ISD_E_IO);
     assert_non_null(strstr(err.message, "images"));
@@ -297,9 +252,7 @@ static void image_path_accepts_only_public_names(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    assert_non_null(st);
+    struct isd_store *st = isd_test_store_open(dir);
     char path[4600];
     static const char *const good[] = {
         "img_0123456789abcdef0123456789abcdef.png",
@@ -354,8 +307,7 @@ static void sweep_deletes_expired(void **state)
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    assert_non_null(st);
+    struct isd_store *st = isd_test_store_open(dir);
     const int64_t now = 1800000000;
     static const int64_t expiries[] = {now - 3600, now - 1, now, now + 1, now + 3600};
     char ids[5][ISD_STORE_ID_LEN + 1];
@@ -395,24 +347,22 @@ static void leftover_temp_files_removed(void **state)
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    assert_non_null(st);
+    struct isd_store *st = isd_test_store_open(dir);
     char id[ISD_STORE_ID_LEN + 1];
     assert_int_equal(isd_store_put_image(st, "keep", 4, ISD_FMT_PNG, 2000000000, "r", id, &err), 0);
     isd_store_close(st);
-    const char *images = path_in(dir, "images");
+    const char *images = isd_test_path_in(dir, "images");
     char kept[4600], tmp1[4600], tmp2[4600];
     snprintf(kept, sizeof kept, "%s/%s.png", images, id);
     snprintf(tmp1, sizeof tmp1, "%s/img_0123456789abcdef0123456789abcdef.png.tmp", images);
     snprintf(tmp2, sizeof tmp2, "%s/img_ffffffffffffffffffffffffffffffff.webp.tmp", images);
-    write_bytes(tmp1, "half", 4);
-    write_bytes(tmp2, "", 0);
-    st = isd_store_open(dir, &err);
-    assert_non_null(st);
+    isd_test_write_file(tmp1, "half", 4);
+    isd_test_write_file(tmp2, "", 0);
+    st = isd_test_store_open(dir);
     assert_int_equal(access(tmp1, F_OK), -1);
     assert_int_equal(access(tmp2, F_OK), -1);
     assert_int_equal(access(kept, F_OK), 0);
-    assert_int_equal(file_size(path_in(dir, "secret.key")), 32);
+    assert_int_equal(isd_test_file_size(isd_test_path_in(dir, "secret.key")), 32);
     assert_int_equal(isd_store_image_count(st), 1);
     isd_store_close(st);
 }
@@ -442,8 +392,7 @@ static void concurrent_put_image(void **state)
     (void)state;
     const char *dir = isd_test_tmpdir();
     struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    assert_non_null(st);
+    struct isd_store *st = isd_test_store_open(dir);
     static struct writer w[4];
     pthread_t t[4];
     for (int i = 0; i < 4; i++) {

@@ -12,6 +12,7 @@
  * database through a separate SQLite connection that never imports.
  */
 #include "support/test.h"
+#include "support/usagedb.h"
 
 #include "store/store.h"
 
@@ -36,49 +37,13 @@
 
 /* ---- helpers: files ---- */
 
-static char *path_in(const char *dir, const char *name)
-{
-    static char buf[8][4400];
-    static int slot;
-    char *p = buf[slot++ % 8];
-    snprintf(p, 4400, "%s/%s", dir, name);
-    return p;
-}
-
-static char *journal_of(const char *dir)
-{
-    return path_in(dir, "usage.journal");
-}
-
-static long file_size(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
-}
-
 /* The whole file into a malloc'd buffer; *n its size. */
 static unsigned char *read_all(const char *path, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long size = ftell(f);
-    assert_true(size >= 0);
-    rewind(f);
-    unsigned char *p = malloc((size_t)size + 1);
-    assert_non_null(p);
-    assert_int_equal(fread(p, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *n = (size_t)size;
+    unsigned char *p = isd_test_read_file(path, n);
+    if (!p)
+        fail_msg("cannot read %s", path);
     return p;
-}
-
-static void append_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "ab");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
 }
 
 static void xor_byte(const char *path, long offset, unsigned char mask)
@@ -92,6 +57,16 @@ static void xor_byte(const char *path, long offset, unsigned char mask)
     close(fd);
 }
 
+static unsigned char byte_at(const char *path, long offset)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, offset), 1);
+    close(fd);
+    return c;
+}
+
 static uint32_t le32(const unsigned char *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -102,7 +77,7 @@ static uint32_t le32(const unsigned char *p)
 static int record_offsets(const char *dir, long *off, int max)
 {
     size_t n;
-    unsigned char *p = read_all(journal_of(dir), &n);
+    unsigned char *p = read_all(isd_test_journal_of(dir), &n);
     int count = 0;
     size_t at = 0;
     while (at < n) {
@@ -119,34 +94,17 @@ static int record_offsets(const char *dir, long *off, int max)
     return count;
 }
 
-/* ---- helpers: the store and the database ---- */
-
-static struct isd_store *open_store(const char *dir)
+/* A store in `dir` whose journal holds rows 0 .. count - 1, the offsets of their records in
+ * off[count]. */
+static struct isd_store *store_with_records(const char *dir, int count, long *off)
 {
-    struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    if (!st)
-        fail_msg("isd_store_open(%s): %s", dir, err.message);
+    struct isd_store *st = isd_test_store_open(dir);
+    isd_test_usage_append_range(st, 0, count);
+    assert_int_equal(record_offsets(dir, off, count), count);
     return st;
 }
 
-/* A plain row: request id "req_%08d". */
-static void make_row(struct isd_usage_row *r, int i)
-{
-    memset(r, 0, sizeof *r);
-    r->time_ms = 1700000000000LL + i;
-    snprintf(r->request_id, sizeof r->request_id, "req_%08d", i);
-    snprintf(r->key_id, sizeof r->key_id, "key_%016x", (unsigned)(i % 3));
-    r->endpoint = "generations";
-    snprintf(r->model, sizeof r->model, "model-%d", i % 2);
-    r->n = 1;
-    snprintf(r->size, sizeof r->size, "64x64");
-    r->quality = "low";
-    r->output_format = "png";
-    r->status = 200;
-    r->bytes_out = 100;
-    r->ms_total = 1.5;
-}
+/* ---- helpers: rows and the database ---- */
 
 /* 255 'e', 'q', 'o' and 'x' for make_big_row (the journal's cut), made once. */
 static char long_texts[4][256];
@@ -192,112 +150,9 @@ static void set_cut(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
-static void append(struct isd_store *st, const struct isd_usage_row *r)
-{
-    struct isd_error err;
-    if (isd_store_usage_append(st, r, &err) < 0)
-        fail_msg("isd_store_usage_append: %s", err.message);
-}
-
-static void append_range(struct isd_store *st, int first, int count)
-{
-    for (int i = first; i < first + count; i++) {
-        struct isd_usage_row r;
-        make_row(&r, i);
-        append(st, &r);
-    }
-}
-
-static struct isd_usage_import import(struct isd_store *st, bool owner)
-{
-    struct isd_usage_import got = {99, 99};
-    struct isd_error err;
-    if (isd_store_usage_import(st, owner, &got, &err) < 0)
-        fail_msg("isd_store_usage_import(owner=%d): %s", owner, err.message);
-    return got;
-}
-
-static sqlite3 *db_open(const char *dir)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path_in(dir, "imagesd.db"), &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    return db;
-}
-
-static void sql_exec(const char *dir, const char *sql)
-{
-    sqlite3 *db = db_open(dir);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
-}
-
-/* The first column of the first row of `sql`, as an integer. */
-static long long sql_int(const char *dir, const char *sql)
-{
-    sqlite3 *db = db_open(dir);
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    long long v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
-
-static long long table_rows(const char *dir)
-{
-    return sql_int(dir, "SELECT count(*) FROM usage");
-}
-
 static long long consumed_of(const char *dir)
 {
-    return sql_int(dir, "SELECT consumed FROM usage_journal WHERE id = 1");
-}
-
-/* The usage table holds the rows "req_%08d" for each i < n with want[i], each once, and no
- * other row. */
-static void expect_exactly(const char *dir, const bool *want, int n)
-{
-    bool *seen = calloc((size_t)n, 1);
-    assert_non_null(seen);
-    sqlite3 *db = db_open(dir);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT request_id, count(*) FROM usage GROUP BY "
-                                        "request_id",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(s, 0);
-        int copies = sqlite3_column_int(s, 1);
-        int i = -1;
-        if (sscanf(id, "req_%d", &i) != 1 || i < 0 || i >= n || !want[i])
-            fail_msg("unexpected row %s", id);
-        if (copies != 1)
-            fail_msg("row %s imported %d times", id, copies);
-        seen[i] = true;
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    for (int i = 0; i < n; i++)
-        if (want[i] && !seen[i])
-            fail_msg("row req_%08d missing", i);
-    free(seen);
-}
-
-/* Rows first..first+count-1 and nothing else. */
-static void expect_range(const char *dir, int first, int count)
-{
-    bool *want = calloc((size_t)(first + count), 1);
-    assert_non_null(want);
-    for (int i = first; i < first + count; i++)
-        want[i] = true;
-    expect_exactly(dir, want, first + count);
-    free(want);
+    return isd_test_sql_int(dir, "SELECT consumed FROM usage_journal WHERE id = 1");
 }
 
 /* Every row of the usage table, each column typed and exact (doubles in hex), in insertion
@@ -308,7 +163,7 @@ static char *dump_usage(const char *dir)
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);
     assert_non_null(f);
-    sqlite3 *db = db_open(dir);
+    sqlite3 *db = isd_test_db_open(dir);
     sqlite3_stmt *s;
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM usage ORDER BY id", -1, &s, NULL),
                      SQLITE_OK);
@@ -340,23 +195,6 @@ static char *dump_usage(const char *dir)
     return out;
 }
 
-/* One text column of the row with `request_id`; "(null)" for NULL. */
-static void column_of(const char *dir, const char *request_id, const char *column, char *out,
-                      size_t cap)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT %s FROM usage WHERE request_id = ?", column);
-    sqlite3 *db = db_open(dir);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    const unsigned char *t = sqlite3_column_text(s, 0);
-    snprintf(out, cap, "%s", t ? (const char *)t : "(null)");
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-}
-
 /* ---- the record ---- */
 
 /* Each append is one record: "ISDL", the payload length and its zlib CRC-32 (little endian),
@@ -366,11 +204,12 @@ static void record_layout_is_magic_length_crc(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    assert_int_equal(file_size(journal_of(dir)), -1); /* created at the first append */
-    append_range(st, 0, 3);
+    struct isd_store *st = isd_test_store_open(dir);
+    /* created at the first append */
+    assert_int_equal(isd_test_file_size(isd_test_journal_of(dir)), -1);
+    isd_test_usage_append_range(st, 0, 3);
     size_t n;
-    unsigned char *p = read_all(journal_of(dir), &n);
+    unsigned char *p = read_all(isd_test_journal_of(dir), &n);
     size_t at = 0;
     for (int i = 0; i < 3; i++) {
         assert_true(n - at > HEADER_BYTES);
@@ -388,7 +227,7 @@ static void record_layout_is_magic_length_crc(void **state)
     free(p);
     /* the file is private */
     struct stat sb;
-    assert_int_equal(stat(journal_of(dir), &sb), 0);
+    assert_int_equal(stat(isd_test_journal_of(dir), &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
     isd_store_close(st);
 }
@@ -466,7 +305,7 @@ static void edge_rows(struct isd_usage_row *rows, int *n)
     r->megapixels = 1e-300;
 
     r = &rows[k++];
-    make_row(r, 7);
+    isd_test_usage_row(r, 7);
     r->time_ms = INT64_MAX;
     r->bytes_out = 6000000000ULL;
     *n = k;
@@ -485,20 +324,19 @@ static void every_field_round_trips(void **state)
     int n;
     edge_rows(rows, &n);
 
-    struct isd_store *a = open_store(via_journal);
+    struct isd_store *a = isd_test_store_open(via_journal);
     for (int i = 0; i < n; i++)
-        append(a, &rows[i]);
+        isd_test_usage_append(a, &rows[i]);
     isd_store_close(a);
     /* another handle imports what the first appended */
-    a = open_store(via_journal);
-    struct isd_usage_import got = import(a, false);
+    a = isd_test_store_open(via_journal);
+    struct isd_usage_import got = isd_test_usage_import(a, false);
     assert_int_equal(got.rows, (size_t)n);
     assert_int_equal(got.damaged_bytes, 0);
     isd_store_close(a);
 
-    struct isd_store *b = open_store(direct);
-    struct isd_error err;
-    assert_int_equal(isd_store_usage_insert(b, rows, (size_t)n, &err), 0);
+    struct isd_store *b = isd_test_store_open(direct);
+    isd_test_usage_insert(b, rows, (size_t)n);
     isd_store_close(b);
 
     char *dj = dump_usage(via_journal), *dd = dump_usage(direct);
@@ -508,36 +346,38 @@ static void every_field_round_trips(void **state)
 
     /* and the values themselves */
     char v[512];
-    column_of(via_journal, rows[0].request_id, "length(request_id)", v, sizeof v);
+    isd_test_usage_column(via_journal, rows[0].request_id, "length(request_id)", v, sizeof v);
     assert_string_equal(v, "39");
-    column_of(via_journal, rows[0].request_id, "length(model)", v, sizeof v);
+    isd_test_usage_column(via_journal, rows[0].request_id, "length(model)", v, sizeof v);
     assert_string_equal(v, "127");
-    column_of(via_journal, rows[0].request_id, "size", v, sizeof v);
+    isd_test_usage_column(via_journal, rows[0].request_id, "size", v, sizeof v);
     assert_string_equal(v, "1024x1536-and-then-some");
-    column_of(via_journal, rows[0].request_id, "key_id || endpoint || quality || output_format", v,
-              sizeof v);
+    isd_test_usage_column(via_journal, rows[0].request_id,
+                          "key_id || endpoint || quality || output_format", v, sizeof v);
     assert_string_equal(v, "key_0123456789abcdefvariationshighwebp");
-    column_of(via_journal, rows[0].request_id, "error_code", v, sizeof v);
+    isd_test_usage_column(via_journal, rows[0].request_id, "error_code", v, sizeof v);
     assert_string_equal(v, "(null)");
-    column_of(via_journal, rows[0].request_id,
-              "printf('%d %d %d %d %d %d %d %d %d', time_ms, n, partial_images, status, "
-              "input_text_tokens, input_image_tokens, output_tokens, bytes_out, "
-              "ms_render = 1e300)",
-              v, sizeof v);
+    isd_test_usage_column(
+        via_journal, rows[0].request_id,
+        "printf('%d %d %d %d %d %d %d %d %d', time_ms, n, partial_images, status, "
+        "input_text_tokens, input_image_tokens, output_tokens, bytes_out, "
+        "ms_render = 1e300)",
+        v, sizeof v);
     assert_string_equal(v, "1700000000123 10 3 200 6442450941 77 9223372036854775807 "
                            "4611686018427400249 1");
     /* NULL and "" both give SQL NULL in the optional columns, "" in endpoint */
-    column_of(via_journal, "req_empty",
-              "quote(key_id) || quote(endpoint) || quote(model) || quote(size) || "
-              "quote(quality) || quote(output_format) || quote(error_code)",
-              v, sizeof v);
+    isd_test_usage_column(via_journal, "req_empty",
+                          "quote(key_id) || quote(endpoint) || quote(model) || quote(size) || "
+                          "quote(quality) || quote(output_format) || quote(error_code)",
+                          v, sizeof v);
     assert_string_equal(v, "NULL''NULLNULLNULLNULLNULL");
-    column_of(via_journal, "", "quote(endpoint) || quote(quality)", v, sizeof v);
+    isd_test_usage_column(via_journal, "", "quote(endpoint) || quote(quality)", v, sizeof v);
     assert_string_equal(v, "''NULL");
-    column_of(via_journal, rows[3].request_id,
-              "model || '|' || time_ms || '|' || n || '|' || input_text_tokens || '|' || "
-              "bytes_out || '|' || ms_render || '|' || ms_encode",
-              v, sizeof v);
+    isd_test_usage_column(
+        via_journal, rows[3].request_id,
+        "model || '|' || time_ms || '|' || n || '|' || input_text_tokens || '|' || "
+        "bytes_out || '|' || ms_render || '|' || ms_encode",
+        v, sizeof v);
     assert_string_equal(v, "mod\xc3\xa8le \xe2\x9c\x93|-9223372036854775808|-2147483648|"
                            "-9223372036854775808|-1|Inf|-Inf");
 }
@@ -548,25 +388,25 @@ static void long_strings_cut_to_255(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     static char huge[5000];
     memset(huge, 'z', sizeof huge - 1);
     struct isd_usage_row r;
-    make_row(&r, 0);
+    isd_test_usage_row(&r, 0);
     r.endpoint = huge;
     r.quality = huge;
     r.output_format = huge;
     r.error_code = huge;
-    append(st, &r);
-    append_range(st, 1, 2);
-    assert_int_equal(import(st, false).rows, 3);
+    isd_test_usage_append(st, &r);
+    isd_test_usage_append_range(st, 1, 2);
+    assert_int_equal(isd_test_usage_import(st, false).rows, 3);
     char v[64];
-    column_of(dir, "req_00000000",
-              "length(endpoint) || length(quality) || length(output_format) || "
-              "length(error_code)",
-              v, sizeof v);
+    isd_test_usage_column(dir, "req_00000000",
+                          "length(endpoint) || length(quality) || length(output_format) || "
+                          "length(error_code)",
+                          v, sizeof v);
     assert_string_equal(v, "255255255255");
-    expect_range(dir, 0, 3);
+    isd_test_expect_usage_range(dir, 0, 3);
     isd_store_close(st);
 }
 
@@ -575,19 +415,19 @@ static void import_touches_key_last_use(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_key key;
     char secret[ISD_KEY_SECRET_LEN + 1];
-    struct isd_error err;
-    assert_int_equal(isd_store_key_create(st, "k", 0, 0, 0, false, &key, secret, &err), 0);
+    isd_test_key_create(st, "k", 0, 0, 0, false, &key, secret);
     struct isd_usage_row r;
-    make_row(&r, 0);
+    isd_test_usage_row(&r, 0);
     snprintf(r.key_id, sizeof r.key_id, "%s", key.id);
     r.time_ms = 1900000000000LL;
-    append(st, &r);
-    assert_int_equal(import(st, true).rows, 1);
+    isd_test_usage_append(st, &r);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 1);
     struct isd_key *keys;
     size_t n;
+    struct isd_error err;
     assert_int_equal(isd_store_key_list(st, &keys, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(keys[0].last_used, 1900000000);
@@ -601,27 +441,27 @@ static void import_is_idempotent(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    append_range(st, 0, 10);
-    struct isd_usage_import got = import(st, false);
+    struct isd_store *st = isd_test_store_open(dir);
+    isd_test_usage_append_range(st, 0, 10);
+    struct isd_usage_import got = isd_test_usage_import(st, false);
     assert_int_equal(got.rows, 10);
     assert_int_equal(got.damaged_bytes, 0);
-    assert_int_equal(consumed_of(dir), file_size(journal_of(dir)));
-    assert_int_equal(import(st, false).rows, 0);
-    assert_int_equal(import(st, true).rows, 0);
-    assert_int_equal(table_rows(dir), 10);
-    append_range(st, 10, 5);
-    assert_int_equal(import(st, true).rows, 5);
-    assert_int_equal(import(st, true).rows, 0);
-    assert_int_equal(import(st, false).rows, 0);
+    assert_int_equal(consumed_of(dir), isd_test_file_size(isd_test_journal_of(dir)));
+    assert_int_equal(isd_test_usage_import(st, false).rows, 0);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 0);
+    assert_int_equal(isd_test_usage_rows(dir), 10);
+    isd_test_usage_append_range(st, 10, 5);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 5);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 0);
+    assert_int_equal(isd_test_usage_import(st, false).rows, 0);
     isd_store_close(st);
     /* a new handle (another process, a restart) finds nothing more */
-    st = open_store(dir);
-    assert_int_equal(import(st, true).rows, 0);
-    assert_int_equal(import(st, false).rows, 0);
+    st = isd_test_store_open(dir);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 0);
+    assert_int_equal(isd_test_usage_import(st, false).rows, 0);
     isd_store_close(st);
-    expect_range(dir, 0, 15);
-    assert_int_equal(consumed_of(dir), file_size(journal_of(dir)));
+    isd_test_expect_usage_range(dir, 0, 15);
+    assert_int_equal(consumed_of(dir), isd_test_file_size(isd_test_journal_of(dir)));
 }
 
 /* isd_store_usage_totals() imports first (as another process's `imagesd usage` does). */
@@ -629,24 +469,22 @@ static void totals_import_the_journal_first(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *server = open_store(dir);
-    struct isd_store *cli = open_store(dir);
-    append_range(server, 0, 6);
-    assert_int_equal(table_rows(dir), 0);
-    struct isd_usage_total *t;
+    struct isd_store *server = isd_test_store_open(dir);
+    struct isd_store *cli = isd_test_store_open(dir);
+    isd_test_usage_append_range(server, 0, 6);
+    assert_int_equal(isd_test_usage_rows(dir), 0);
     size_t n;
-    struct isd_error err;
-    assert_int_equal(isd_store_usage_totals(cli, 0, ISD_USAGE_ALL, &t, &n, &err), 0);
+    struct isd_usage_total *t = isd_test_usage_totals(cli, 0, ISD_USAGE_ALL, &n);
     assert_int_equal(n, 1);
     assert_int_equal(t[0].requests, 6);
     free(t);
-    assert_int_equal(isd_store_usage_totals(cli, 0, ISD_USAGE_BY_MODEL, &t, &n, &err), 0);
+    t = isd_test_usage_totals(cli, 0, ISD_USAGE_BY_MODEL, &n);
     assert_int_equal(n, 2);
     assert_int_equal(t[0].requests + t[1].requests, 6);
     free(t);
     /* the server's next import finds them done */
-    assert_int_equal(import(server, true).rows, 0);
-    expect_range(dir, 0, 6);
+    assert_int_equal(isd_test_usage_import(server, true).rows, 0);
+    isd_test_expect_usage_range(dir, 0, 6);
     isd_store_close(cli);
     isd_store_close(server);
 }
@@ -670,17 +508,15 @@ static void *appender_main(void *arg)
             break;
         struct isd_usage_row r;
         if (a->extra < 0)
-            make_row(&r, i);
+            isd_test_usage_row(&r, i);
         else
             make_big_row(&r, i, a->extra);
         struct isd_error err;
         if (isd_store_usage_append(a->st, &r, &err) < 0)
             a->failures++;
         a->appended++;
-        if (a->pace && a->appended % a->pace == 0) {
-            struct timespec pause = {0, 1000 * 1000};
-            nanosleep(&pause, NULL);
-        }
+        if (a->pace && a->appended % a->pace == 0)
+            isd_test_pause_us(1000);
     }
     return NULL;
 }
@@ -700,8 +536,8 @@ struct importer {
 
 static long size_or_0(const char *path)
 {
-    struct stat sb;
-    return stat(path, &sb) == 0 ? (long)sb.st_size : 0;
+    long size = isd_test_file_size(path);
+    return size < 0 ? 0 : size;
 }
 
 static void *importer_main(void *arg)
@@ -730,8 +566,7 @@ static void *importer_main(void *arg)
         if (last)
             break;
         /* let the appenders in: imports back to back would starve them of the journal */
-        struct timespec pause = {0, (m->pause_us ? m->pause_us : 500) * 1000};
-        nanosleep(&pause, NULL);
+        isd_test_pause_us(m->pause_us ? m->pause_us : 500);
     }
     return NULL;
 }
@@ -742,7 +577,8 @@ static void two_importers_and_an_appender_each_row_once(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *a = open_store(dir), *b = open_store(dir), *c = open_store(dir);
+    struct isd_store *a = isd_test_store_open(dir), *b = isd_test_store_open(dir),
+                     *c = isd_test_store_open(dir);
     enum { PER = 600, N = 2 * PER };
     atomic_bool stop = false;
     struct importer mb = {.st = b, .owner = false, .stop = &stop};
@@ -765,9 +601,9 @@ static void two_importers_and_an_appender_each_row_once(void **state)
     /* both had their turn and, after the appends, the last import of each saw the end */
     assert_true(mb.imports >= 1 && mc.imports >= 1);
     assert_int_equal(mb.rows + mc.rows, N);
-    assert_int_equal(import(b, false).rows, 0);
-    expect_range(dir, 0, N);
-    assert_int_equal(consumed_of(dir), file_size(journal_of(dir)));
+    assert_int_equal(isd_test_usage_import(b, false).rows, 0);
+    isd_test_expect_usage_range(dir, 0, N);
+    assert_int_equal(consumed_of(dir), isd_test_file_size(isd_test_journal_of(dir)));
     isd_store_close(a);
     isd_store_close(b);
     isd_store_close(c);
@@ -782,8 +618,8 @@ static void owner_importing_while_appending_keeps_every_row(void **state)
     (void)state;
     const char *dir = isd_test_tmpdir();
     char journal[4400];
-    snprintf(journal, sizeof journal, "%s", journal_of(dir));
-    struct isd_store *a = open_store(dir), *b = open_store(dir);
+    snprintf(journal, sizeof journal, "%s", isd_test_journal_of(dir));
+    struct isd_store *a = isd_test_store_open(dir), *b = isd_test_store_open(dir);
     enum { MAX_PER = 3000, THREADS = 3 }; /* ~1 KB records: at most 9 MB */
     atomic_bool stop = false;
     atomic_int truncations = 0;
@@ -808,7 +644,7 @@ static void owner_importing_while_appending_keeps_every_row(void **state)
     assert_int_equal(pthread_join(tmb, NULL), 0);
     assert_int_equal(ma.failures + mb.failures, 0);
     assert_int_equal(ma.damaged, 0);
-    assert_int_equal(import(a, true).rows, 0);
+    assert_int_equal(isd_test_usage_import(a, true).rows, 0);
     bool *want = calloc(THREADS * MAX_PER, 1);
     assert_non_null(want);
     size_t appended = 0;
@@ -819,11 +655,11 @@ static void owner_importing_while_appending_keeps_every_row(void **state)
         appended += (size_t)ap[i].appended;
     }
     assert_int_equal(ma.rows + mb.rows, appended);
-    expect_exactly(dir, want, THREADS * MAX_PER);
+    isd_test_expect_usage_exactly(dir, want, THREADS * MAX_PER);
     free(want);
     /* truncated on the way (by the last import at least): less is left than was appended */
-    assert_true(file_size(journal) < (long)appended * 800);
-    assert_int_equal(consumed_of(dir), file_size(journal));
+    assert_true(isd_test_file_size(journal) < (long)appended * 800);
+    assert_int_equal(consumed_of(dir), isd_test_file_size(journal));
     isd_store_close(a);
     isd_store_close(b);
 }
@@ -837,36 +673,34 @@ static void torn_record_at_end(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    append_range(st, 0, 5);
     long off[5];
-    assert_int_equal(record_offsets(dir, off, 5), 5);
-    long size = file_size(journal_of(dir));
-    assert_int_equal(truncate(journal_of(dir), size - 3), 0);
-    struct isd_store *other = open_store(dir);
-    struct isd_usage_import got = import(other, false);
+    struct isd_store *st = store_with_records(dir, 5, off);
+    long size = isd_test_file_size(isd_test_journal_of(dir));
+    assert_int_equal(truncate(isd_test_journal_of(dir), size - 3), 0);
+    struct isd_store *other = isd_test_store_open(dir);
+    struct isd_usage_import got = isd_test_usage_import(other, false);
     assert_int_equal(got.rows, 4);
     assert_int_equal(got.damaged_bytes, 0);
     assert_int_equal(consumed_of(dir), off[4]);
     /* and again: still stopped there */
-    got = import(other, false);
+    got = isd_test_usage_import(other, false);
     assert_int_equal(got.rows, 0);
     assert_int_equal(consumed_of(dir), off[4]);
     /* the owner */
-    got = import(st, true);
+    got = isd_test_usage_import(st, true);
     assert_int_equal(got.rows, 0);
     assert_int_equal(got.damaged_bytes, (size_t)(size - 3 - off[4]));
     assert_int_equal(consumed_of(dir), size - 3);
-    expect_range(dir, 0, 4);
+    isd_test_expect_usage_range(dir, 0, 4);
     /* appends go on after the torn bytes and are imported by anyone */
-    append_range(st, 5, 2);
-    assert_int_equal(import(other, false).rows, 2);
-    append_range(st, 7, 1);
-    got = import(st, true);
+    isd_test_usage_append_range(st, 5, 2);
+    assert_int_equal(isd_test_usage_import(other, false).rows, 2);
+    isd_test_usage_append_range(st, 7, 1);
+    got = isd_test_usage_import(st, true);
     assert_int_equal(got.rows, 1);
     assert_int_equal(got.damaged_bytes, 0);
     bool want[8] = {true, true, true, true, false, true, true, true};
-    expect_exactly(dir, want, 8);
+    isd_test_expect_usage_exactly(dir, want, 8);
     isd_store_close(other);
     isd_store_close(st);
 }
@@ -878,33 +712,28 @@ static void flipped_byte_in_middle_record(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    append_range(st, 0, 7);
     long off[7];
-    assert_int_equal(record_offsets(dir, off, 7), 7);
+    struct isd_store *st = store_with_records(dir, 7, off);
     /* payload: format byte, u16 length, "req_00000003": change the '3' into a '2' */
     long at = off[3] + HEADER_BYTES + 1 + 2 + 11;
-    size_t n;
-    unsigned char *p = read_all(journal_of(dir), &n);
-    assert_int_equal(p[at], '3');
-    free(p);
-    xor_byte(journal_of(dir), at, '3' ^ '2');
-    struct isd_store *other = open_store(dir);
-    struct isd_usage_import got = import(other, false);
+    assert_int_equal(byte_at(isd_test_journal_of(dir), at), '3');
+    xor_byte(isd_test_journal_of(dir), at, '3' ^ '2');
+    struct isd_store *other = isd_test_store_open(dir);
+    struct isd_usage_import got = isd_test_usage_import(other, false);
     assert_int_equal(got.rows, 3);
     assert_int_equal(consumed_of(dir), off[3]);
-    assert_int_equal(import(other, false).rows, 0);
-    expect_range(dir, 0, 3);
-    got = import(st, true);
+    assert_int_equal(isd_test_usage_import(other, false).rows, 0);
+    isd_test_expect_usage_range(dir, 0, 3);
+    got = isd_test_usage_import(st, true);
     assert_int_equal(got.rows, 3);
     assert_int_equal(got.damaged_bytes, (size_t)(off[4] - off[3]));
-    assert_int_equal(consumed_of(dir), file_size(journal_of(dir)));
+    assert_int_equal(consumed_of(dir), isd_test_file_size(isd_test_journal_of(dir)));
     bool want[7] = {true, true, true, false, true, true, true};
-    expect_exactly(dir, want, 7);
+    isd_test_expect_usage_exactly(dir, want, 7);
     /* nothing more for anyone, and appends go on */
-    assert_int_equal(import(other, false).rows, 0);
-    append_range(st, 7, 2);
-    assert_int_equal(import(other, false).rows, 2);
+    assert_int_equal(isd_test_usage_import(other, false).rows, 0);
+    isd_test_usage_append_range(st, 7, 2);
+    assert_int_equal(isd_test_usage_import(other, false).rows, 2);
     isd_store_close(other);
     isd_store_close(st);
 }
@@ -930,33 +759,28 @@ static void damaged_headers_skip_one_record(void **state)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const char *dir = isd_test_tmpdir();
-        struct isd_store *st = open_store(dir);
-        append_range(st, 0, 6);
         long off[6];
-        assert_int_equal(record_offsets(dir, off, 6), 6);
+        struct isd_store *st = store_with_records(dir, 6, off);
         if (cases[c].field_at < 0) {
             for (int k = 4; k < 8; k++) {
-                size_t n;
-                unsigned char *p = read_all(journal_of(dir), &n);
-                unsigned char b = p[off[2] + k];
-                free(p);
+                unsigned char b = byte_at(isd_test_journal_of(dir), off[2] + k);
                 if (b)
-                    xor_byte(journal_of(dir), off[2] + k, b);
+                    xor_byte(isd_test_journal_of(dir), off[2] + k, b);
             }
         } else {
-            xor_byte(journal_of(dir), off[2] + cases[c].field_at, cases[c].mask);
+            xor_byte(isd_test_journal_of(dir), off[2] + cases[c].field_at, cases[c].mask);
         }
-        struct isd_store *other = open_store(dir);
-        struct isd_usage_import got = import(other, false);
+        struct isd_store *other = isd_test_store_open(dir);
+        struct isd_usage_import got = isd_test_usage_import(other, false);
         if (got.rows != 2)
             fail_msg("%s: a non-owner imported %zu rows, not the 2 before the damage",
                      cases[c].what, got.rows);
-        got = import(st, true);
+        got = isd_test_usage_import(st, true);
         if (got.rows != 3 || got.damaged_bytes != (size_t)(off[3] - off[2]))
             fail_msg("%s: the owner imported %zu rows (want 3), skipped %zu bytes (want %ld)",
                      cases[c].what, got.rows, got.damaged_bytes, off[3] - off[2]);
         bool want[6] = {true, true, false, true, true, true};
-        expect_exactly(dir, want, 6);
+        isd_test_expect_usage_exactly(dir, want, 6);
         isd_store_close(other);
         isd_store_close(st);
     }
@@ -981,21 +805,21 @@ static void garbage_after_the_records(void **state)
     };
     for (size_t g = 0; g < sizeof garbage / sizeof garbage[0]; g++) {
         const char *dir = isd_test_tmpdir();
-        struct isd_store *st = open_store(dir);
-        append_range(st, 0, 5);
-        long good = file_size(journal_of(dir));
-        append_bytes(journal_of(dir), garbage[g].bytes, garbage[g].len);
-        struct isd_store *other = open_store(dir);
-        struct isd_usage_import got = import(other, false);
+        struct isd_store *st = isd_test_store_open(dir);
+        isd_test_usage_append_range(st, 0, 5);
+        long good = isd_test_file_size(isd_test_journal_of(dir));
+        isd_test_append_file(isd_test_journal_of(dir), garbage[g].bytes, garbage[g].len);
+        struct isd_store *other = isd_test_store_open(dir);
+        struct isd_usage_import got = isd_test_usage_import(other, false);
         assert_int_equal(got.rows, 5);
         assert_int_equal(consumed_of(dir), good);
-        got = import(st, true);
+        got = isd_test_usage_import(st, true);
         assert_int_equal(got.rows, 0);
         if (got.damaged_bytes != garbage[g].len)
             fail_msg("garbage %zu: skipped %zu bytes of %zu", g, got.damaged_bytes, garbage[g].len);
-        append_range(st, 5, 3);
-        assert_int_equal(import(other, false).rows, 3);
-        expect_range(dir, 0, 8);
+        isd_test_usage_append_range(st, 5, 3);
+        assert_int_equal(isd_test_usage_import(other, false).rows, 3);
+        isd_test_expect_usage_range(dir, 0, 8);
         isd_store_close(other);
         isd_store_close(st);
     }
@@ -1007,17 +831,17 @@ static void garbage_before_the_records(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    append_bytes(journal_of(dir), "#!/bin/sh\nI was here\n", 21);
-    struct isd_store *st = open_store(dir);
-    append_range(st, 0, 4);
-    struct isd_store *other = open_store(dir);
-    struct isd_usage_import got = import(other, false);
+    isd_test_append_file(isd_test_journal_of(dir), "#!/bin/sh\nI was here\n", 21);
+    struct isd_store *st = isd_test_store_open(dir);
+    isd_test_usage_append_range(st, 0, 4);
+    struct isd_store *other = isd_test_store_open(dir);
+    struct isd_usage_import got = isd_test_usage_import(other, false);
     assert_int_equal(got.rows, 0);
     assert_int_equal(consumed_of(dir), 0);
-    got = import(st, true);
+    got = isd_test_usage_import(st, true);
     assert_int_equal(got.rows, 4);
     assert_int_equal(got.damaged_bytes, 21);
-    expect_range(dir, 0, 4);
+    isd_test_expect_usage_range(dir, 0, 4);
     isd_store_close(other);
     isd_store_close(st);
 }
@@ -1026,26 +850,26 @@ static void empty_or_missing_journal(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     for (int owner = 0; owner < 2; owner++) {
-        struct isd_usage_import got = import(st, owner);
+        struct isd_usage_import got = isd_test_usage_import(st, owner);
         assert_int_equal(got.rows, 0);
         assert_int_equal(got.damaged_bytes, 0);
     }
-    assert_int_equal(file_size(journal_of(dir)), -1); /* importing creates nothing */
+    /* importing creates nothing */
+    assert_int_equal(isd_test_file_size(isd_test_journal_of(dir)), -1);
     struct isd_error err;
     assert_int_equal(isd_store_usage_import(st, true, NULL, &err), 0); /* out may be NULL */
-    append_bytes(journal_of(dir), "", 0);
-    assert_int_equal(file_size(journal_of(dir)), 0);
+    isd_test_append_file(isd_test_journal_of(dir), "", 0);
+    assert_int_equal(isd_test_file_size(isd_test_journal_of(dir)), 0);
     for (int owner = 0; owner < 2; owner++) {
-        struct isd_usage_import got = import(st, owner);
+        struct isd_usage_import got = isd_test_usage_import(st, owner);
         assert_int_equal(got.rows, 0);
         assert_int_equal(got.damaged_bytes, 0);
     }
     assert_int_equal(consumed_of(dir), 0);
-    struct isd_usage_total *t;
     size_t n;
-    assert_int_equal(isd_store_usage_totals(st, 0, ISD_USAGE_ALL, &t, &n, &err), 0);
+    struct isd_usage_total *t = isd_test_usage_totals(st, 0, ISD_USAGE_ALL, &n);
     assert_int_equal(n, 1);
     assert_int_equal(t[0].requests, 0);
     free(t);
@@ -1059,10 +883,10 @@ static void unusable_journal_fails_cleanly(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    assert_int_equal(mkdir(journal_of(dir), 0700), 0);
+    struct isd_store *st = isd_test_store_open(dir);
+    assert_int_equal(mkdir(isd_test_journal_of(dir), 0700), 0);
     struct isd_usage_row r;
-    make_row(&r, 0);
+    isd_test_usage_row(&r, 0);
     struct isd_error err;
     memset(&err, 0, sizeof err);
     assert_int_equal(isd_store_usage_append(st, &r, &err), -ISD_E_IO);
@@ -1075,10 +899,10 @@ static void unusable_journal_fails_cleanly(void **state)
         assert_int_equal(got.rows, 0);
     }
     assert_int_equal(consumed_of(dir), 0);
-    assert_int_equal(rmdir(journal_of(dir)), 0);
-    append_range(st, 1, 2);
-    assert_int_equal(import(st, true).rows, 2);
-    expect_range(dir, 1, 2);
+    assert_int_equal(rmdir(isd_test_journal_of(dir)), 0);
+    isd_test_usage_append_range(st, 1, 2);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 2);
+    isd_test_expect_usage_range(dir, 1, 2);
     isd_store_close(st);
 }
 
@@ -1090,7 +914,7 @@ static void fill_journal_to(struct isd_store *st, const char *dir, long target, 
                             int *next)
 {
     for (;;) {
-        long size = file_size(journal_of(dir));
+        long size = isd_test_file_size(isd_test_journal_of(dir));
         long gap = target - (size < 0 ? 0 : size);
         assert_true(gap >= 0);
         if (gap == 0)
@@ -1101,21 +925,26 @@ static void fill_journal_to(struct isd_store *st, const char *dir, long target, 
             extra = gap - 2 * base;
         struct isd_usage_row r;
         make_big_row(&r, (*next)++, extra);
-        append(st, &r);
+        isd_test_usage_append(st, &r);
     }
 }
 
-/* The size of make_big_row(r, i, 0)'s record, measured. */
-static long big_row_base(const char *scratch)
+/* A fresh data directory into dir[cap] and the size of make_big_row(r, i, 0)'s record,
+ * measured in a store of its own beside it. */
+static long fresh_dir_and_big_row_base(char *dir, size_t cap)
 {
-    struct isd_store *st = open_store(scratch);
+    const char *tmp = isd_test_tmpdir();
+    char scratch[4200];
+    snprintf(dir, cap, "%s/data", tmp);
+    snprintf(scratch, sizeof scratch, "%s/scratch", tmp);
+    struct isd_store *st = isd_test_store_open(scratch);
     struct isd_usage_row r;
     make_big_row(&r, 0, 0);
-    append(st, &r);
-    long base = file_size(journal_of(scratch));
+    isd_test_usage_append(st, &r);
+    long base = isd_test_file_size(isd_test_journal_of(scratch));
     make_big_row(&r, 1, 1000);
-    append(st, &r);
-    assert_int_equal(file_size(journal_of(scratch)), 2 * base + 1000);
+    isd_test_usage_append(st, &r);
+    assert_int_equal(isd_test_file_size(isd_test_journal_of(scratch)), 2 * base + 1000);
     isd_store_close(st);
     return base;
 }
@@ -1125,41 +954,38 @@ static long big_row_base(const char *scratch)
 static void owner_truncates_past_1mb(void **state)
 {
     (void)state;
-    const char *tmp = isd_test_tmpdir();
-    char dir[4200], scratch[4200];
-    snprintf(dir, sizeof dir, "%s/data", tmp);
-    snprintf(scratch, sizeof scratch, "%s/scratch", tmp);
-    long base = big_row_base(scratch);
-    struct isd_store *st = open_store(dir);
-    struct isd_store *other = open_store(dir);
+    char dir[4200];
+    long base = fresh_dir_and_big_row_base(dir, sizeof dir);
+    struct isd_store *st = isd_test_store_open(dir);
+    struct isd_store *other = isd_test_store_open(dir);
     int next = 0;
     fill_journal_to(st, dir, 200 * 1000, base, &next);
     int first_part = next;
-    assert_int_equal(import(other, false).rows, (size_t)first_part);
+    assert_int_equal(isd_test_usage_import(other, false).rows, (size_t)first_part);
     /* below 1 MB: imported, left as it is */
-    assert_int_equal(import(st, true).rows, 0);
-    assert_int_equal(file_size(journal_of(dir)), 200 * 1000);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 0);
+    assert_int_equal(isd_test_file_size(isd_test_journal_of(dir)), 200 * 1000);
     assert_int_equal(consumed_of(dir), 200 * 1000);
     fill_journal_to(st, dir, COMPACT_BYTES + 5000, base, &next);
     /* a non-owner never truncates */
-    assert_int_equal(import(other, false).rows, (size_t)(next - first_part));
-    assert_int_equal(file_size(journal_of(dir)), COMPACT_BYTES + 5000);
-    append_range(st, next, 1);
+    assert_int_equal(isd_test_usage_import(other, false).rows, (size_t)(next - first_part));
+    assert_int_equal(isd_test_file_size(isd_test_journal_of(dir)), COMPACT_BYTES + 5000);
+    isd_test_usage_append_range(st, next, 1);
     next++;
     /* the owner does, once all is imported */
-    struct isd_usage_import got = import(st, true);
+    struct isd_usage_import got = isd_test_usage_import(st, true);
     assert_int_equal(got.rows, 1);
     assert_int_equal(got.damaged_bytes, 0);
-    assert_int_equal(file_size(journal_of(dir)), 0);
+    assert_int_equal(isd_test_file_size(isd_test_journal_of(dir)), 0);
     assert_int_equal(consumed_of(dir), 0);
     /* appends start again at 0, and are imported by anyone, once */
-    append_range(st, next, 5);
-    assert_int_equal(file_size(journal_of(dir)) > 0, true);
-    assert_int_equal(import(other, false).rows, 5);
-    assert_int_equal(import(st, true).rows, 0);
-    append_range(st, next + 5, 2);
-    assert_int_equal(import(st, true).rows, 2);
-    expect_range(dir, 0, next + 7);
+    isd_test_usage_append_range(st, next, 5);
+    assert_int_equal(isd_test_file_size(isd_test_journal_of(dir)) > 0, true);
+    assert_int_equal(isd_test_usage_import(other, false).rows, 5);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 0);
+    isd_test_usage_append_range(st, next + 5, 2);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 2);
+    isd_test_expect_usage_range(dir, 0, next + 7);
     isd_store_close(other);
     isd_store_close(st);
 }
@@ -1171,24 +997,24 @@ static void position_beyond_the_end_restarts_at_0(void **state)
     (void)state;
     for (int owner = 0; owner < 2; owner++) {
         const char *dir = isd_test_tmpdir();
-        struct isd_store *st = open_store(dir);
-        struct isd_store *other = open_store(dir);
-        append_range(st, 0, 20);
-        assert_int_equal(import(other, false).rows, 20);
+        struct isd_store *st = isd_test_store_open(dir);
+        struct isd_store *other = isd_test_store_open(dir);
+        isd_test_usage_append_range(st, 0, 20);
+        assert_int_equal(isd_test_usage_import(other, false).rows, 20);
         long consumed = (long)consumed_of(dir);
         assert_true(consumed > 0);
         /* truncated as the owner does, without the position being saved */
-        assert_int_equal(truncate(journal_of(dir), 0), 0);
-        append_range(st, 20, 3);
-        assert_true(file_size(journal_of(dir)) < consumed);
+        assert_int_equal(truncate(isd_test_journal_of(dir), 0), 0);
+        isd_test_usage_append_range(st, 20, 3);
+        assert_true(isd_test_file_size(isd_test_journal_of(dir)) < consumed);
         assert_int_equal(consumed_of(dir), consumed);
-        struct isd_usage_import got = import(owner ? st : other, owner);
+        struct isd_usage_import got = isd_test_usage_import(owner ? st : other, owner);
         assert_int_equal(got.rows, 3);
         assert_int_equal(got.damaged_bytes, 0);
-        assert_int_equal(consumed_of(dir), file_size(journal_of(dir)));
-        assert_int_equal(import(other, false).rows, 0);
-        assert_int_equal(import(st, true).rows, 0);
-        expect_range(dir, 0, 23);
+        assert_int_equal(consumed_of(dir), isd_test_file_size(isd_test_journal_of(dir)));
+        assert_int_equal(isd_test_usage_import(other, false).rows, 0);
+        assert_int_equal(isd_test_usage_import(st, true).rows, 0);
+        isd_test_expect_usage_range(dir, 0, 23);
         isd_store_close(other);
         isd_store_close(st);
     }
@@ -1202,25 +1028,25 @@ static void short_write_cut_off(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    append_range(st, 0, 3);
-    long size = file_size(journal_of(dir));
+    struct isd_store *st = isd_test_store_open(dir);
+    isd_test_usage_append_range(st, 0, 3);
+    long size = isd_test_file_size(isd_test_journal_of(dir));
     struct rlimit saved;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
     void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
     struct isd_usage_row r;
-    make_row(&r, 3);
+    isd_test_usage_row(&r, 3);
     struct isd_error err;
     /* room for a part of the record: a short write */
     struct rlimit lim = {(rlim_t)size + 20, saved.rlim_max};
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
     int rc1 = isd_store_usage_append(st, &r, &err);
-    long after1 = file_size(journal_of(dir));
+    long after1 = isd_test_file_size(isd_test_journal_of(dir));
     /* no room at all */
     lim.rlim_cur = (rlim_t)size;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
     int rc2 = isd_store_usage_append(st, &r, &err);
-    long after2 = file_size(journal_of(dir));
+    long after2 = isd_test_file_size(isd_test_journal_of(dir));
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
     signal(SIGXFSZ, old);
     assert_int_equal(rc1, -ISD_E_IO);
@@ -1228,13 +1054,13 @@ static void short_write_cut_off(void **state)
     assert_int_equal(rc2, -ISD_E_IO);
     assert_non_null(strstr(err.message, "usage.journal"));
     assert_int_equal(after2, size);
-    append_range(st, 4, 2);
-    struct isd_store *other = open_store(dir);
-    struct isd_usage_import got = import(other, false);
+    isd_test_usage_append_range(st, 4, 2);
+    struct isd_store *other = isd_test_store_open(dir);
+    struct isd_usage_import got = isd_test_usage_import(other, false);
     assert_int_equal(got.rows, 5);
-    assert_int_equal(import(st, true).damaged_bytes, 0);
+    assert_int_equal(isd_test_usage_import(st, true).damaged_bytes, 0);
     bool want[6] = {true, true, true, false, true, true};
-    expect_exactly(dir, want, 6);
+    isd_test_expect_usage_exactly(dir, want, 6);
     isd_store_close(other);
     isd_store_close(st);
 }
@@ -1247,8 +1073,8 @@ static void migration_from_v2_keeps_usage_rows(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    sql_exec(dir,
-             "CREATE TABLE images (id TEXT PRIMARY KEY, ext TEXT NOT NULL, bytes INTEGER NOT "
+    isd_test_sql_exec(
+        dir, "CREATE TABLE images (id TEXT PRIMARY KEY, ext TEXT NOT NULL, bytes INTEGER NOT "
              "NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL, request_id TEXT);"
              "CREATE INDEX images_expires ON images(expires);"
              "CREATE TABLE api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash BLOB NOT "
@@ -1270,18 +1096,16 @@ static void migration_from_v2_keeps_usage_rows(void **state)
              "(1700000000001, 'req_00000001', 'edits', 'm', 1, 400, 20),"
              "(1700000000002, 'req_00000002', 'variations', NULL, 1, 200, 30);"
              "PRAGMA user_version = 2;");
-    assert_int_equal(sql_int(dir, "PRAGMA user_version"), 2);
-    struct isd_store *st = open_store(dir);
-    assert_int_equal(sql_int(dir, "PRAGMA user_version"), ISD_STORE_SCHEMA_VERSION);
+    assert_int_equal(isd_test_schema_version(dir), 2);
+    struct isd_store *st = isd_test_store_open(dir);
+    assert_int_equal(isd_test_schema_version(dir), ISD_STORE_SCHEMA_VERSION);
     assert_int_equal(ISD_STORE_SCHEMA_VERSION, 3);
-    assert_int_equal(table_rows(dir), 3);
+    assert_int_equal(isd_test_usage_rows(dir), 3);
     assert_int_equal(consumed_of(dir), 0);
-    assert_int_equal(sql_int(dir, "SELECT count(*) FROM usage_journal"), 1);
-    append_range(st, 3, 2);
-    struct isd_usage_total *t;
+    assert_int_equal(isd_test_sql_int(dir, "SELECT count(*) FROM usage_journal"), 1);
+    isd_test_usage_append_range(st, 3, 2);
     size_t n;
-    struct isd_error err;
-    assert_int_equal(isd_store_usage_totals(st, 0, ISD_USAGE_ALL, &t, &n, &err), 0);
+    struct isd_usage_total *t = isd_test_usage_totals(st, 0, ISD_USAGE_ALL, &n);
     assert_int_equal(n, 1);
     assert_int_equal(t[0].requests, 5);
     assert_int_equal(t[0].errors, 1);
@@ -1290,10 +1114,10 @@ static void migration_from_v2_keeps_usage_rows(void **state)
     free(t);
     isd_store_close(st);
     /* reopened: not migrated again, nothing imported twice */
-    st = open_store(dir);
-    assert_int_equal(sql_int(dir, "PRAGMA user_version"), ISD_STORE_SCHEMA_VERSION);
-    assert_int_equal(import(st, true).rows, 0);
-    expect_range(dir, 0, 5);
+    st = isd_test_store_open(dir);
+    assert_int_equal(isd_test_schema_version(dir), ISD_STORE_SCHEMA_VERSION);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 0);
+    isd_test_expect_usage_range(dir, 0, 5);
     isd_store_close(st);
 }
 
@@ -1305,24 +1129,21 @@ static void migration_from_v2_keeps_usage_rows(void **state)
 static void record_straddling_the_read_chunk(void **state)
 {
     (void)state;
-    const char *tmp = isd_test_tmpdir();
-    char dir[4200], scratch[4200];
-    snprintf(dir, sizeof dir, "%s/data", tmp);
-    snprintf(scratch, sizeof scratch, "%s/scratch", tmp);
-    long base = big_row_base(scratch);
+    char dir[4200];
+    long base = fresh_dir_and_big_row_base(dir, sizeof dir);
     for (int owner = 1; owner >= 0; owner--) {
         char sub[4300];
         snprintf(sub, sizeof sub, "%s/%d", dir, owner);
-        struct isd_store *st = open_store(sub);
+        struct isd_store *st = isd_test_store_open(sub);
         int next = 0;
         fill_journal_to(st, sub, COMPACT_BYTES - 5, base, &next);
-        append_range(st, next, 4);
+        isd_test_usage_append_range(st, next, 4);
         next += 4;
-        struct isd_usage_import got = import(st, owner);
+        struct isd_usage_import got = isd_test_usage_import(st, owner);
         if (got.rows != (size_t)next || got.damaged_bytes != 0)
             fail_msg("owner=%d: one import got %zu of %d rows, skipped %zu bytes", owner, got.rows,
                      next, got.damaged_bytes);
-        expect_range(sub, 0, next);
+        isd_test_expect_usage_range(sub, 0, next);
         isd_store_close(st);
     }
 }
@@ -1334,23 +1155,21 @@ static void damaged_length_hides_later_records(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    append_range(st, 0, 6);
     long off[6];
-    assert_int_equal(record_offsets(dir, off, 6), 6);
-    long size = file_size(journal_of(dir));
+    struct isd_store *st = store_with_records(dir, 6, off);
+    long size = isd_test_file_size(isd_test_journal_of(dir));
     assert_true(size - off[3] < 2000);
     /* record 3's length becomes 2000: more than is left, not more than a record may be */
-    xor_byte(journal_of(dir), off[3] + 4,
+    xor_byte(isd_test_journal_of(dir), off[3] + 4,
              (unsigned char)((off[4] - off[3] - HEADER_BYTES) ^ (2000 & 0xFF)));
-    xor_byte(journal_of(dir), off[3] + 5,
+    xor_byte(isd_test_journal_of(dir), off[3] + 5,
              (unsigned char)(((off[4] - off[3] - HEADER_BYTES) >> 8) ^ (2000 >> 8)));
-    struct isd_usage_import got = import(st, true);
+    struct isd_usage_import got = isd_test_usage_import(st, true);
     bool want[6] = {true, true, true, false, true, true};
     if (got.rows != 5 || got.damaged_bytes != (size_t)(off[4] - off[3]))
         fail_msg("the owner imported %zu rows (want 5) and skipped %zu bytes (want %ld)", got.rows,
                  got.damaged_bytes, off[4] - off[3]);
-    expect_exactly(dir, want, 6);
+    isd_test_expect_usage_exactly(dir, want, 6);
     isd_store_close(st);
 }
 
@@ -1361,21 +1180,18 @@ static void nan_time_does_not_block_the_journal(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    append_range(st, 0, 2);
+    struct isd_store *st = isd_test_store_open(dir);
+    isd_test_usage_append_range(st, 0, 2);
     struct isd_usage_row r;
-    make_row(&r, 2);
+    isd_test_usage_row(&r, 2);
     r.ms_total = NAN;
     struct isd_error err;
     int appended = isd_store_usage_append(st, &r, &err);
-    append_range(st, 3, 2);
-    struct isd_usage_import got = {0, 0};
-    int rc = isd_store_usage_import(st, true, &got, &err);
-    if (rc < 0)
-        fail_msg("import failed: %s", err.message);
+    isd_test_usage_append_range(st, 3, 2);
+    isd_test_usage_import(st, true);
     /* the NaN row either refused at append or imported (time 0): the others are imported */
     bool want[5] = {true, true, appended == 0, true, true};
-    expect_exactly(dir, want, 5);
+    isd_test_expect_usage_exactly(dir, want, 5);
     isd_store_close(st);
 }
 
@@ -1386,19 +1202,20 @@ static void removed_journal_restarts_at_0(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    append_range(st, 0, 2);
-    assert_int_equal(import(st, true).rows, 2);
+    struct isd_store *st = isd_test_store_open(dir);
+    isd_test_usage_append_range(st, 0, 2);
+    assert_int_equal(isd_test_usage_import(st, true).rows, 2);
     isd_store_close(st);
-    assert_int_equal(unlink(journal_of(dir)), 0);
-    st = open_store(dir);
-    struct isd_usage_import got = import(st, true); /* what isd_ledger_new() does first */
+    assert_int_equal(unlink(isd_test_journal_of(dir)), 0);
+    st = isd_test_store_open(dir);
+    struct isd_usage_import got =
+        isd_test_usage_import(st, true); /* what isd_ledger_new() does first */
     assert_int_equal(got.rows, 0);
-    append_range(st, 2, 3);
-    got = import(st, true);
+    isd_test_usage_append_range(st, 2, 3);
+    got = isd_test_usage_import(st, true);
     if (got.rows != 3 || got.damaged_bytes != 0)
         fail_msg("imported %zu of the 3 new rows, skipped %zu bytes", got.rows, got.damaged_bytes);
-    expect_range(dir, 0, 5);
+    isd_test_expect_usage_range(dir, 0, 5);
     isd_store_close(st);
 }
 
@@ -1410,22 +1227,20 @@ static void torn_header_at_end(void **state)
     (void)state;
     for (long keep = 1; keep < HEADER_BYTES; keep++) {
         const char *dir = isd_test_tmpdir();
-        struct isd_store *st = open_store(dir);
-        append_range(st, 0, 3);
         long off[3];
-        assert_int_equal(record_offsets(dir, off, 3), 3);
-        assert_int_equal(truncate(journal_of(dir), off[2] + keep), 0);
-        struct isd_store *other = open_store(dir);
-        assert_int_equal(import(other, false).rows, 2);
+        struct isd_store *st = store_with_records(dir, 3, off);
+        assert_int_equal(truncate(isd_test_journal_of(dir), off[2] + keep), 0);
+        struct isd_store *other = isd_test_store_open(dir);
+        assert_int_equal(isd_test_usage_import(other, false).rows, 2);
         assert_int_equal(consumed_of(dir), off[2]);
-        struct isd_usage_import got = import(st, true);
+        struct isd_usage_import got = isd_test_usage_import(st, true);
         if (got.rows != 0 || got.damaged_bytes != (size_t)keep)
             fail_msg("%ld header bytes left: the owner imported %zu rows, skipped %zu bytes", keep,
                      got.rows, got.damaged_bytes);
-        append_range(st, 3, 1);
-        assert_int_equal(import(other, false).rows, 1);
+        isd_test_usage_append_range(st, 3, 1);
+        assert_int_equal(isd_test_usage_import(other, false).rows, 1);
         bool want[4] = {true, true, false, true};
-        expect_exactly(dir, want, 4);
+        isd_test_expect_usage_exactly(dir, want, 4);
         isd_store_close(other);
         isd_store_close(st);
     }

@@ -4,36 +4,18 @@
  * from version 1 (images only) to version 2.
  */
 #include "support/test.h"
+#include "support/usagedb.h"
 
 #include "store/store.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <openssl/sha.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static struct isd_store *open_store(const char *dir)
-{
-    struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    if (!st)
-        fail_msg("isd_store_open(%s): %s", dir, err.message);
-    return st;
-}
-
-static void create_key(struct isd_store *st, const char *name, long rpm, long ipm, long conc,
-                       bool admin, struct isd_key *key, char secret[ISD_KEY_SECRET_LEN + 1])
-{
-    struct isd_error err;
-    int rc = isd_store_key_create(st, name, rpm, ipm, conc, admin, key, secret, &err);
-    if (rc < 0)
-        fail_msg("isd_store_key_create: %s", err.message);
-}
 
 static bool url_safe(char c)
 {
@@ -43,7 +25,7 @@ static bool url_safe(char c)
 static void key_and_id_shapes(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
+    struct isd_store *st = isd_test_store_open(isd_test_tmpdir());
     char seen[8][ISD_KEY_SECRET_LEN + 1];
     char ids[8][ISD_KEY_ID_LEN + 1];
     for (int k = 0; k < 8; k++) {
@@ -51,7 +33,7 @@ static void key_and_id_shapes(void **state)
         char secret[ISD_KEY_SECRET_LEN + 1];
         memset(secret, 'Z', sizeof secret);
         int64_t before = (int64_t)time(NULL);
-        create_key(st, "ci", 10, 20, 3, k == 0, &key, secret);
+        isd_test_key_create(st, "ci", 10, 20, 3, k == 0, &key, secret);
         int64_t after = (int64_t)time(NULL);
         assert_int_equal(strlen(secret), ISD_KEY_SECRET_LEN);
         assert_memory_equal(secret, "sk-", 3);
@@ -81,29 +63,6 @@ static void key_and_id_shapes(void **state)
     isd_store_close(st);
 }
 
-/* Reads a whole file into a malloc'd buffer; NULL when it does not exist. */
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *p = malloc(cap);
-    assert_non_null(p);
-    size_t got;
-    while ((got = fread(p + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) {
-            cap *= 2;
-            p = realloc(p, cap);
-            assert_non_null(p);
-        }
-    }
-    fclose(f);
-    *n = len;
-    return p;
-}
-
 /* Whether any file directly in `dir` contains `needle`. */
 static bool dir_contains(const char *dir, const void *needle, size_t len)
 {
@@ -118,7 +77,7 @@ static bool dir_contains(const char *dir, const void *needle, size_t len)
         if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
             continue;
         size_t n;
-        unsigned char *p = slurp(path, &n);
+        unsigned char *p = isd_test_read_file(path, &n);
         if (p && n >= len)
             found = memmem(p, n, needle, len) != NULL;
         free(p);
@@ -131,10 +90,10 @@ static void secret_not_stored_only_its_hash(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     struct isd_key key;
     char secret[ISD_KEY_SECRET_LEN + 1];
-    create_key(st, "ci", 0, 0, 0, false, &key, secret);
+    isd_test_key_create(st, "ci", 0, 0, 0, false, &key, secret);
     unsigned char hash[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)secret, ISD_KEY_SECRET_LEN, hash);
     /* while open (rows may be in the WAL) and after close (checkpointed into the database) */
@@ -153,11 +112,11 @@ static void secret_not_stored_only_its_hash(void **state)
 static void find_by_exact_secret_only(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
+    struct isd_store *st = isd_test_store_open(isd_test_tmpdir());
     struct isd_key a, b, found;
     char sa[ISD_KEY_SECRET_LEN + 1], sb[ISD_KEY_SECRET_LEN + 1];
-    create_key(st, "first", 1, 2, 3, true, &a, sa);
-    create_key(st, "second", 0, 0, 0, false, &b, sb);
+    isd_test_key_create(st, "first", 1, 2, 3, true, &a, sa);
+    isd_test_key_create(st, "second", 0, 0, 0, false, &b, sb);
     assert_int_equal(isd_store_key_find(st, sa, strlen(sa), &found), 0);
     assert_string_equal(found.id, a.id);
     assert_string_equal(found.name, "first");
@@ -204,15 +163,15 @@ static void many_keys_found_and_revoked(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
-    struct isd_store *other = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
+    struct isd_store *other = isd_test_store_open(dir);
     enum { N = 40 };
     struct isd_key keys[N], found;
     char secrets[N][ISD_KEY_SECRET_LEN + 1];
     for (int i = 0; i < N; i++) {
         char name[16];
         snprintf(name, sizeof name, "k%d", i);
-        create_key(st, name, i, 0, 0, false, &keys[i], secrets[i]);
+        isd_test_key_create(st, name, i, 0, 0, false, &keys[i], secrets[i]);
     }
     for (int round = 0; round < 3; round++)
         for (int i = 0; i < N; i++) {
@@ -244,11 +203,11 @@ static void many_keys_found_and_revoked(void **state)
 static void revoke_and_list(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
+    struct isd_store *st = isd_test_store_open(isd_test_tmpdir());
     struct isd_key a, b, found;
     char sa[ISD_KEY_SECRET_LEN + 1], sb[ISD_KEY_SECRET_LEN + 1];
-    create_key(st, "a", 0, 0, 0, false, &a, sa);
-    create_key(st, "b", 0, 0, 0, false, &b, sb);
+    isd_test_key_create(st, "a", 0, 0, 0, false, &a, sa);
+    isd_test_key_create(st, "b", 0, 0, 0, false, &b, sb);
     struct isd_error err;
     /* found (and so remembered) before the revocation */
     assert_int_equal(isd_store_key_find(st, sa, ISD_KEY_SECRET_LEN, &found), 0);
@@ -282,7 +241,7 @@ static void revoke_and_list(void **state)
     char path[4200];
     snprintf(path, sizeof path, "%s", dir);
     isd_store_close(st);
-    st = open_store(path);
+    st = isd_test_store_open(path);
     assert_int_equal(isd_store_key_find(st, sa, ISD_KEY_SECRET_LEN, &found), -ISD_E_AUTH_INVALID);
     assert_int_equal(isd_store_key_find(st, sb, ISD_KEY_SECRET_LEN, &found), 0);
     isd_store_close(st);
@@ -291,7 +250,7 @@ static void revoke_and_list(void **state)
 static void list_empty(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
+    struct isd_store *st = isd_test_store_open(isd_test_tmpdir());
     struct isd_key *keys = (struct isd_key *)1;
     size_t n = 99;
     struct isd_error err;
@@ -307,13 +266,13 @@ static void list_empty(void **state)
 static void list_oldest_first_with_fields(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
+    struct isd_store *st = isd_test_store_open(isd_test_tmpdir());
     enum { N = 8 };
     struct isd_key made[N];
     for (int i = 0; i < N; i++) {
         char name[32], secret[ISD_KEY_SECRET_LEN + 1];
         snprintf(name, sizeof name, "key number %d", i);
-        create_key(st, name, i * 10, i * 100, i, i % 2 == 1, &made[i], secret);
+        isd_test_key_create(st, name, i * 10, i * 100, i, i % 2 == 1, &made[i], secret);
     }
     struct isd_key *keys;
     size_t n;
@@ -353,13 +312,13 @@ static void list_oldest_first_with_fields(void **state)
 static void long_name_truncated_not_overrun(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
+    struct isd_store *st = isd_test_store_open(isd_test_tmpdir());
     char name[300];
     memset(name, 'n', sizeof name - 1);
     name[sizeof name - 1] = '\0';
     struct isd_key key, found;
     char secret[ISD_KEY_SECRET_LEN + 1];
-    create_key(st, name, 0, 0, 0, false, &key, secret);
+    isd_test_key_create(st, name, 0, 0, 0, false, &key, secret);
     assert_int_equal(strlen(key.name), sizeof key.name - 1);
     assert_int_equal(isd_store_key_find(st, secret, ISD_KEY_SECRET_LEN, &found), 0);
     assert_string_equal(found.name, key.name);
@@ -370,18 +329,18 @@ static void count_includes_revoked_and_other_connections(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *a = open_store(dir);
-    struct isd_store *b = open_store(dir);
+    struct isd_store *a = isd_test_store_open(dir);
+    struct isd_store *b = isd_test_store_open(dir);
     assert_int_equal(isd_store_key_count(a), 0);
     assert_int_equal(isd_store_key_count(b), 0);
     struct isd_key k1, k2, found;
     char s1[ISD_KEY_SECRET_LEN + 1], s2[ISD_KEY_SECRET_LEN + 1];
-    create_key(a, "one", 0, 0, 0, false, &k1, s1);
+    isd_test_key_create(a, "one", 0, 0, 0, false, &k1, s1);
     assert_int_equal(isd_store_key_count(a), 1);
     /* b counted before (cached): it still sees the new key, and can use it */
     assert_int_equal(isd_store_key_count(b), 1);
     assert_int_equal(isd_store_key_find(b, s1, ISD_KEY_SECRET_LEN, &found), 0);
-    create_key(b, "two", 0, 0, 0, false, &k2, s2);
+    isd_test_key_create(b, "two", 0, 0, 0, false, &k2, s2);
     assert_int_equal(isd_store_key_count(b), 2);
     assert_int_equal(isd_store_key_count(a), 2);
     /* b has found k2 (and may remember it) before a revokes it */
@@ -400,45 +359,18 @@ static void count_includes_revoked_and_other_connections(void **state)
     /* other writes by a do not confuse b's cache */
     struct isd_usage_row row = {
         .time_ms = 1, .request_id = "req_1", .endpoint = "generations", .status = 200};
-    assert_int_equal(isd_store_usage_insert(a, &row, 1, &err), 0);
+    isd_test_usage_insert(a, &row, 1);
     assert_int_equal(isd_store_key_count(b), 2);
     struct isd_key k3;
     char s3[ISD_KEY_SECRET_LEN + 1];
-    create_key(a, "three", 0, 0, 0, false, &k3, s3);
+    isd_test_key_create(a, "three", 0, 0, 0, false, &k3, s3);
     assert_int_equal(isd_store_key_count(b), 3);
     isd_store_close(a);
     isd_store_close(b);
     /* and after reopening */
-    a = open_store(dir);
+    a = isd_test_store_open(dir);
     assert_int_equal(isd_store_key_count(a), 3);
     isd_store_close(a);
-}
-
-static int user_version(const char *dir)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/imagesd.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    int v = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
-
-static void exec_on(const char *dir, const char *sql)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/imagesd.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
 }
 
 static void upgrade_from_v1_keeps_images(void **state)
@@ -446,30 +378,31 @@ static void upgrade_from_v1_keeps_images(void **state)
     (void)state;
     const char *dir = isd_test_tmpdir();
     /* a version 1 database as imagesd 1 left it: the images table only */
-    exec_on(dir, "CREATE TABLE images (id TEXT PRIMARY KEY, ext TEXT NOT NULL, "
-                 "bytes INTEGER NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL, "
-                 "request_id TEXT);"
-                 "CREATE INDEX images_expires ON images(expires);"
-                 "INSERT INTO images VALUES "
-                 "('img_00000000000000000000000000000001', 'png', 10, 1, 4000000000, 'req_a'),"
-                 "('img_00000000000000000000000000000002', 'jpg', 20, 1, 4000000000, 'req_b'),"
-                 "('img_00000000000000000000000000000003', 'webp', 30, 1, 5, NULL);"
-                 "PRAGMA user_version = 1;");
-    assert_int_equal(user_version(dir), 1);
-    struct isd_store *st = open_store(dir);
-    assert_int_equal(user_version(dir), ISD_STORE_SCHEMA_VERSION);
+    isd_test_sql_exec(dir,
+                      "CREATE TABLE images (id TEXT PRIMARY KEY, ext TEXT NOT NULL, "
+                      "bytes INTEGER NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL, "
+                      "request_id TEXT);"
+                      "CREATE INDEX images_expires ON images(expires);"
+                      "INSERT INTO images VALUES "
+                      "('img_00000000000000000000000000000001', 'png', 10, 1, 4000000000, 'req_a'),"
+                      "('img_00000000000000000000000000000002', 'jpg', 20, 1, 4000000000, 'req_b'),"
+                      "('img_00000000000000000000000000000003', 'webp', 30, 1, 5, NULL);"
+                      "PRAGMA user_version = 1;");
+    assert_int_equal(isd_test_schema_version(dir), 1);
+    struct isd_store *st = isd_test_store_open(dir);
+    assert_int_equal(isd_test_schema_version(dir), ISD_STORE_SCHEMA_VERSION);
     assert_int_equal(isd_store_image_count(st), 3);
     /* the new tables work */
     assert_int_equal(isd_store_key_count(st), 0);
     struct isd_key key, found;
     char secret[ISD_KEY_SECRET_LEN + 1];
-    create_key(st, "after upgrade", 0, 0, 0, false, &key, secret);
+    isd_test_key_create(st, "after upgrade", 0, 0, 0, false, &key, secret);
     assert_int_equal(isd_store_key_find(st, secret, ISD_KEY_SECRET_LEN, &found), 0);
     struct isd_error err;
     struct isd_usage_row row = {
         .time_ms = 1000, .request_id = "req_c", .endpoint = "edits", .status = 200, .n = 1};
     snprintf(row.key_id, sizeof row.key_id, "%s", key.id);
-    assert_int_equal(isd_store_usage_insert(st, &row, 1, &err), 0);
+    isd_test_usage_insert(st, &row, 1);
     /* the old rows are still swept as before */
     int deleted = 0;
     assert_int_equal(isd_store_sweep(st, 100, &deleted, &err), 0);
@@ -477,8 +410,8 @@ static void upgrade_from_v1_keeps_images(void **state)
     assert_int_equal(isd_store_image_count(st), 2);
     isd_store_close(st);
     /* reopening does not migrate again */
-    st = open_store(dir);
-    assert_int_equal(user_version(dir), ISD_STORE_SCHEMA_VERSION);
+    st = isd_test_store_open(dir);
+    assert_int_equal(isd_test_schema_version(dir), ISD_STORE_SCHEMA_VERSION);
     assert_int_equal(isd_store_key_count(st), 1);
     assert_int_equal(isd_store_image_count(st), 2);
     isd_store_close(st);
@@ -488,11 +421,11 @@ static void newer_schema_refused_clearly(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     isd_store_close(st);
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", ISD_STORE_SCHEMA_VERSION + 1);
-    exec_on(dir, sql);
+    isd_test_sql_exec(dir, sql);
     struct isd_error err;
     memset(&err, 0, sizeof err);
     st = isd_store_open(dir, &err);
@@ -504,7 +437,7 @@ static void newer_schema_refused_clearly(void **state)
     if (!strstr(err.message, want) || !strstr(err.message, "newer") || !strstr(err.message, dir))
         fail_msg("message: %s", err.message);
     /* left as it was */
-    assert_int_equal(user_version(dir), ISD_STORE_SCHEMA_VERSION + 1);
+    assert_int_equal(isd_test_schema_version(dir), ISD_STORE_SCHEMA_VERSION + 1);
 }
 
 int main(void)

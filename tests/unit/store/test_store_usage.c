@@ -4,6 +4,7 @@
  * documented way; the keys' last use.
  */
 #include "support/test.h"
+#include "support/usagedb.h"
 
 #include "store/store.h"
 
@@ -15,15 +16,6 @@
 #define DAY0 1699920000000LL
 #define HOUR 3600000LL
 #define DAY  (24 * HOUR)
-
-static struct isd_store *open_store(const char *dir)
-{
-    struct isd_error err;
-    struct isd_store *st = isd_store_open(dir, &err);
-    if (!st)
-        fail_msg("isd_store_open(%s): %s", dir, err.message);
-    return st;
-}
 
 static struct isd_usage_row row_of(int64_t time_ms, const char *key, const char *model, int status,
                                    int n, long in_text, long in_image, long out, uint64_t bytes,
@@ -49,25 +41,6 @@ static struct isd_usage_row row_of(int64_t time_ms, const char *key, const char 
     r.bytes_out = bytes;
     r.ms_total = ms;
     return r;
-}
-
-static struct isd_usage_total *totals(struct isd_store *st, int64_t since, enum isd_usage_group by,
-                                      size_t *n)
-{
-    struct isd_usage_total *t = NULL;
-    struct isd_error err;
-    int rc = isd_store_usage_totals(st, since, by, &t, n, &err);
-    if (rc < 0)
-        fail_msg("isd_store_usage_totals: %s", err.message);
-    return t;
-}
-
-static void insert(struct isd_store *st, const struct isd_usage_row *rows, size_t n)
-{
-    struct isd_error err;
-    int rc = isd_store_usage_insert(st, rows, n, &err);
-    if (rc < 0)
-        fail_msg("isd_store_usage_insert: %s", err.message);
 }
 
 static void expect_total(const struct isd_usage_total *t, const char *group, long requests,
@@ -102,18 +75,30 @@ static void insert_sample(struct isd_store *st)
         row_of(DAY0 + DAY + 7 * HOUR, KB, "gpt-image-1", 399, 5, 0, 0, 1, 1, 0.25),
     };
     /* in two batches */
-    insert(st, rows, 3);
-    insert(st, rows + 3, sizeof rows / sizeof rows[0] - 3);
+    isd_test_usage_insert(st, rows, 3);
+    isd_test_usage_insert(st, rows + 3, sizeof rows / sizeof rows[0] - 3);
+}
+
+/* The totals of insert_sample()'s rows in a fresh store, grouped `by`: `groups` of them. */
+static struct isd_usage_total *sample_totals(enum isd_usage_group by, size_t groups)
+{
+    struct isd_store *st = isd_test_store_open(isd_test_tmpdir());
+    insert_sample(st);
+    size_t n;
+    struct isd_usage_total *t = isd_test_usage_totals(st, 0, by, &n);
+    isd_store_close(st);
+    assert_int_equal(n, groups);
+    return t;
 }
 
 /* An empty ledger: no groups by key, model or day; the total is one row of zeros. */
 static void empty_ledger_has_no_rows(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
+    struct isd_store *st = isd_test_store_open(isd_test_tmpdir());
     for (int by = ISD_USAGE_BY_KEY; by <= ISD_USAGE_BY_DAY; by++) {
         size_t n = 99;
-        struct isd_usage_total *t = totals(st, 0, (enum isd_usage_group)by, &n);
+        struct isd_usage_total *t = isd_test_usage_totals(st, 0, (enum isd_usage_group)by, &n);
         assert_int_equal(n, 0);
         free(t);
     }
@@ -121,7 +106,7 @@ static void empty_ledger_has_no_rows(void **state)
     struct isd_error err;
     assert_int_equal(isd_store_usage_insert(st, NULL, 0, &err), 0);
     size_t n;
-    struct isd_usage_total *t = totals(st, 0, ISD_USAGE_ALL, &n);
+    struct isd_usage_total *t = isd_test_usage_totals(st, 0, ISD_USAGE_ALL, &n);
     assert_int_equal(n, 1);
     assert_string_equal(t[0].group, "all");
     assert_int_equal(t[0].requests, 0);
@@ -136,89 +121,69 @@ static void empty_ledger_has_no_rows(void **state)
 static void totals_all(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
-    insert_sample(st);
-    size_t n;
-    struct isd_usage_total *t = totals(st, 0, ISD_USAGE_ALL, &n);
-    assert_int_equal(n, 1);
+    struct isd_usage_total *t = sample_totals(ISD_USAGE_ALL, 1);
     /* errors: 400, 401, 500 (399 is not); images: 2 + 1 + 4 + 1 + 5 from status < 400 */
     expect_total(&t[0], "all", 8, 3, 13, 10 + 7 + 25 + 3 + 16 + 4, 100 + 50 + 3 + 9 + 1,
                  5000 + 300 + 6000000000ULL + 200 + 400 + 100 + 10 + 1,
                  10.5 + 1.25 + 100.0 + 0.5 + 2.0 + 3.0 + 4.0 + 0.25);
     free(t);
-    isd_store_close(st);
 }
 
 static void totals_by_key(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
-    insert_sample(st);
-    size_t n;
-    struct isd_usage_total *t = totals(st, 0, ISD_USAGE_BY_KEY, &n);
-    assert_int_equal(n, 3);
+    struct isd_usage_total *t = sample_totals(ISD_USAGE_BY_KEY, 3);
     /* no key shows as "-" (sorted first) */
     expect_total(&t[0], "-", 2, 1, 1, 4, 9, 210, 4.5);
     expect_total(&t[1], KA, 3, 1, 6, 20, 103, 5700, 13.75);
     expect_total(&t[2], KB, 3, 1, 6, 41, 51, 6000000101ULL, 103.25);
     free(t);
-    isd_store_close(st);
 }
 
 static void totals_by_model(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
-    insert_sample(st);
-    size_t n;
-    struct isd_usage_total *t = totals(st, 0, ISD_USAGE_BY_MODEL, &n);
-    assert_int_equal(n, 3);
+    struct isd_usage_total *t = sample_totals(ISD_USAGE_BY_MODEL, 3);
     expect_total(&t[0], "-", 1, 1, 0, 0, 0, 200, 0.5);
     expect_total(&t[1], "dall-e-2", 2, 0, 5, 28, 53, 6000000400ULL, 102.0);
     expect_total(&t[2], "gpt-image-1", 5, 2, 8, 37, 110, 5411, 19.0);
     free(t);
-    isd_store_close(st);
 }
 
 static void totals_by_utc_day(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
-    insert_sample(st);
-    size_t n;
-    struct isd_usage_total *t = totals(st, 0, ISD_USAGE_BY_DAY, &n);
-    assert_int_equal(n, 2);
+    struct isd_usage_total *t = sample_totals(ISD_USAGE_BY_DAY, 2);
     /* 23:59:59.999 belongs to the first day, 00:00:00.000 to the second */
     expect_total(&t[0], "2023-11-14", 4, 2, 3, 42, 150, 6000005500ULL, 112.25);
     expect_total(&t[1], "2023-11-15", 4, 1, 10, 23, 13, 511, 9.25);
     free(t);
-    isd_store_close(st);
 }
 
 static void since_filters_rows(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
+    struct isd_store *st = isd_test_store_open(isd_test_tmpdir());
     insert_sample(st);
     size_t n;
     /* since is inclusive: the row at exactly DAY0 + DAY counts */
-    struct isd_usage_total *t = totals(st, DAY0 + DAY, ISD_USAGE_ALL, &n);
+    struct isd_usage_total *t = isd_test_usage_totals(st, DAY0 + DAY, ISD_USAGE_ALL, &n);
     assert_int_equal(n, 1);
     expect_total(&t[0], "all", 4, 1, 10, 23, 13, 511, 9.25);
     free(t);
-    t = totals(st, DAY0 + DAY + 1, ISD_USAGE_BY_KEY, &n);
+    t = isd_test_usage_totals(st, DAY0 + DAY + 1, ISD_USAGE_BY_KEY, &n);
     assert_int_equal(n, 2);
     expect_total(&t[0], "-", 1, 0, 1, 4, 9, 10, 4.0);
     expect_total(&t[1], KB, 2, 1, 5, 16, 1, 101, 3.25);
     free(t);
-    t = totals(st, DAY0 + DAY - 1, ISD_USAGE_BY_DAY, &n);
+    t = isd_test_usage_totals(st, DAY0 + DAY - 1, ISD_USAGE_BY_DAY, &n);
     assert_int_equal(n, 2);
     assert_string_equal(t[0].group, "2023-11-14");
     assert_int_equal(t[0].requests, 1);
     assert_int_equal(t[1].requests, 4);
     free(t);
     /* after the last row: nothing */
-    t = totals(st, DAY0 + 2 * DAY, ISD_USAGE_BY_MODEL, &n);
+    t = isd_test_usage_totals(st, DAY0 + 2 * DAY, ISD_USAGE_BY_MODEL, &n);
     assert_int_equal(n, 0);
     free(t);
     isd_store_close(st);
@@ -241,20 +206,19 @@ static int64_t last_used_of(struct isd_store *st, const char *id)
 static void inserts_touch_keys_forward_only(void **state)
 {
     (void)state;
-    struct isd_store *st = open_store(isd_test_tmpdir());
+    struct isd_store *st = isd_test_store_open(isd_test_tmpdir());
     struct isd_key a, b;
     char sa[ISD_KEY_SECRET_LEN + 1], sb[ISD_KEY_SECRET_LEN + 1];
-    struct isd_error err;
-    assert_int_equal(isd_store_key_create(st, "a", 0, 0, 0, false, &a, sa, &err), 0);
-    assert_int_equal(isd_store_key_create(st, "b", 0, 0, 0, false, &b, sb, &err), 0);
+    isd_test_key_create(st, "a", 0, 0, 0, false, &a, sa);
+    isd_test_key_create(st, "b", 0, 0, 0, false, &b, sb);
     assert_int_equal(last_used_of(st, a.id), 0);
     struct isd_usage_row r = row_of(DAY0 + 1500, a.id, "m", 200, 1, 0, 0, 0, 0, 0);
-    insert(st, &r, 1);
+    isd_test_usage_insert(st, &r, 1);
     assert_int_equal(last_used_of(st, a.id), (DAY0 + 1500) / 1000);
     assert_int_equal(last_used_of(st, b.id), 0);
     /* an older row (failed ones count as use too) does not move it back */
     r = row_of(DAY0 - HOUR, a.id, "m", 429, 1, 0, 0, 0, 0, 0);
-    insert(st, &r, 1);
+    isd_test_usage_insert(st, &r, 1);
     assert_int_equal(last_used_of(st, a.id), (DAY0 + 1500) / 1000);
     /* in one batch: the newest wins whatever the order */
     struct isd_usage_row batch[3] = {
@@ -262,7 +226,7 @@ static void inserts_touch_keys_forward_only(void **state)
         row_of(DAY0 + 9 * HOUR, b.id, "m", 500, 1, 0, 0, 0, 0, 0),
         row_of(DAY0 + 2 * HOUR, a.id, "m", 200, 1, 0, 0, 0, 0, 0),
     };
-    insert(st, batch, 3);
+    isd_test_usage_insert(st, batch, 3);
     assert_int_equal(last_used_of(st, a.id), (DAY0 + 5 * HOUR) / 1000);
     assert_int_equal(last_used_of(st, b.id), (DAY0 + 9 * HOUR) / 1000);
     /* rows for an unknown key or none are recorded and touch nothing */
@@ -270,17 +234,18 @@ static void inserts_touch_keys_forward_only(void **state)
         row_of(DAY0 + 10 * HOUR, "key_ffffffffffffffff", "m", 200, 1, 0, 0, 0, 0, 0),
         row_of(DAY0 + 10 * HOUR, "", "m", 200, 1, 0, 0, 0, 0, 0),
     };
-    insert(st, other, 2);
+    isd_test_usage_insert(st, other, 2);
     assert_int_equal(last_used_of(st, a.id), (DAY0 + 5 * HOUR) / 1000);
     size_t n;
-    struct isd_usage_total *t = totals(st, 0, ISD_USAGE_ALL, &n);
+    struct isd_usage_total *t = isd_test_usage_totals(st, 0, ISD_USAGE_ALL, &n);
     assert_int_equal(t[0].requests, 7);
     free(t);
     /* a revoked key's row is still recorded */
+    struct isd_error err;
     assert_int_equal(isd_store_key_revoke(st, b.id, &err), 0);
     r = row_of(DAY0 + 11 * HOUR, b.id, "m", 401, 1, 0, 0, 0, 0, 0);
-    insert(st, &r, 1);
-    t = totals(st, 0, ISD_USAGE_BY_KEY, &n);
+    isd_test_usage_insert(st, &r, 1);
+    t = isd_test_usage_totals(st, 0, ISD_USAGE_BY_KEY, &n);
     for (size_t i = 0; i < n; i++)
         if (strcmp(t[i].group, b.id) == 0)
             assert_int_equal(t[i].requests, 2);
@@ -292,19 +257,19 @@ static void large_batch_and_reopen(void **state)
 {
     (void)state;
     const char *dir = isd_test_tmpdir();
-    struct isd_store *st = open_store(dir);
+    struct isd_store *st = isd_test_store_open(dir);
     enum { N = 2000 };
     struct isd_usage_row *rows = calloc(N, sizeof *rows);
     assert_non_null(rows);
     for (int i = 0; i < N; i++)
         rows[i] = row_of(DAY0 + i * 1000LL, i % 2 ? KA : KB, "m", i % 10 == 0 ? 400 : 200, 2, 1, 1,
                          1, 1, 0.5);
-    insert(st, rows, N);
+    isd_test_usage_insert(st, rows, N);
     free(rows);
     isd_store_close(st);
-    st = open_store(dir);
+    st = isd_test_store_open(dir);
     size_t n;
-    struct isd_usage_total *t = totals(st, 0, ISD_USAGE_ALL, &n);
+    struct isd_usage_total *t = isd_test_usage_totals(st, 0, ISD_USAGE_ALL, &n);
     assert_int_equal(n, 1);
     expect_total(&t[0], "all", N, N / 10, 2 * (N - N / 10), 2 * N, N, N, 0.5 * N);
     free(t);
