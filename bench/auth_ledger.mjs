@@ -1,9 +1,9 @@
 // The cost of API-key authentication plus the usage ledger: mock requests at 256x256 (png,
 // b64_json) per second with a key and the ledger on, versus no key and --ledger false, in one
-// run, alternating the two servers in rounds so that machine noise hits both alike. C clients
-// keep the server busy (throughput, not one client's latency); besides requests per second it
-// prints the machine's CPU time per request (all processes and the kernel's writeback, from
-// /proc/stat), the steadier figure on a shared machine.
+// run, alternating the two servers in rounds so that machine noise hits both alike. --clients
+// concurrent clients keep the server busy (throughput, not one client's latency); besides
+// requests per second it prints the machine's CPU time per request (all processes and the
+// kernel's writeback, from /proc/stat), the steadier figure on a shared machine.
 // Goal: the ledger and auth cost under 3% at 256x256.
 //
 //   node bench/auth_ledger.mjs [--bin build/imagesd] [--seconds 3] [--rounds 4] [--clients 4]
