@@ -21,13 +21,14 @@ struct isd_jobs {
     pthread_mutex_t lock;
     pthread_cond_t work_ready; /* a job was queued, or stopping */
     pthread_cond_t job_ended;  /* a running job ended (drain waits on it) */
-    pthread_cond_t monitor_cv; /* wakes the monitor early when stopping */
+    pthread_cond_t monitor_cv; /* wakes the monitor: stopping, a cancel, a submit while idle */
     struct job_list queued;
     struct job_list running;
     int queue_size;
     int poll_ms;
     bool draining;     /* submit refuses */
     bool wake_monitor; /* a cancellation waits for the monitor's next pass */
+    bool monitor_idle; /* no jobs: the monitor sleeps until a submit wakes it */
     bool stopping;     /* threads exit */
     pthread_t *workers;
     int n_workers;
@@ -143,6 +144,13 @@ static void *monitor_main(void *arg)
     struct isd_jobs *jobs = arg;
     pthread_mutex_lock(&jobs->lock);
     while (!jobs->stopping) {
+        /* nothing to watch: no periodic wake-ups until a job is submitted */
+        while (!jobs->stopping && !jobs->wake_monitor && jobs->queued.count == 0 &&
+               jobs->running.count == 0) {
+            jobs->monitor_idle = true;
+            pthread_cond_wait(&jobs->monitor_cv, &jobs->lock);
+        }
+        jobs->monitor_idle = false;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += (long)jobs->poll_ms * 1000000L;
@@ -155,6 +163,7 @@ static void *monitor_main(void *arg)
         jobs->wake_monitor = false;
         if (jobs->stopping)
             break;
+        jobs->stats.monitor_passes++;
         struct isd_job *discards = monitor_pass(jobs);
         if (discards) {
             pthread_mutex_unlock(&jobs->lock);
@@ -226,6 +235,8 @@ int isd_jobs_submit(struct isd_jobs *jobs, struct isd_job *job)
         list_push(&jobs->queued, job);
         jobs->stats.submitted++;
         pthread_cond_signal(&jobs->work_ready);
+        if (jobs->monitor_idle)
+            pthread_cond_signal(&jobs->monitor_cv);
     }
     pthread_mutex_unlock(&jobs->lock);
     return rc;

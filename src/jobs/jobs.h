@@ -15,7 +15,8 @@
  *                 frees it there too.
  * After release() or discard() is called, the jobs module never touches the job again.
  *
- * The monitor calls job->poll(job) every `poll_ms` for every queued and running job, on the
+ * The monitor calls job->poll(job) every `poll_ms` for every queued and running job (with no
+ * jobs it sleeps until the next submit: an idle pool has no periodic wake-ups), on the
  * monitor thread, WITH the pool's lock held (so the job cannot be released meanwhile): poll()
  * must be quick (no blocking I/O) and must not call isd_jobs_* functions. It returns a negative
  * reason to cancel the job
@@ -61,15 +62,16 @@ struct isd_jobs_config {
 };
 
 struct isd_jobs_stats {
-    int workers;            /* threads in the pool */
-    int busy;               /* jobs running now */
-    int queued;             /* jobs waiting now */
-    uint64_t submitted;     /* accepted since start */
-    uint64_t completed;     /* run() returned */
-    uint64_t rejected_busy; /* refused because the queue was full */
-    uint64_t cancelled;     /* cancelled by poll() while queued or running */
-    uint64_t timed_out;     /* of those, for -ISD_E_TIMEOUT */
-    uint64_t discarded;     /* never ran (cancelled while queued, or drained) */
+    int workers;             /* threads in the pool */
+    int busy;                /* jobs running now */
+    int queued;              /* jobs waiting now */
+    uint64_t submitted;      /* accepted since start */
+    uint64_t completed;      /* run() returned */
+    uint64_t rejected_busy;  /* refused because the queue was full */
+    uint64_t cancelled;      /* cancelled by poll() while queued or running */
+    uint64_t timed_out;      /* of those, for -ISD_E_TIMEOUT */
+    uint64_t discarded;      /* never ran (cancelled while queued, or drained) */
+    uint64_t monitor_passes; /* times the monitor polled the jobs (none while there are none) */
 };
 
 struct isd_jobs;

@@ -462,6 +462,49 @@ static void cancel_during_a_discard_is_not_lost(void **state)
 
 /* poll() cancelling a running job: cancel_reason is set, run() sees it and stops early;
  * the job is released (not discarded). */
+static uint64_t monitor_passes(struct isd_jobs *jobs)
+{
+    struct isd_jobs_stats st;
+    isd_jobs_stats(jobs, &st);
+    return st.monitor_passes;
+}
+
+/* An idle pool's monitor does not wake up; a submitted job is polled every poll_ms while it
+ * runs, and once the pool is empty again the polling stops. */
+static void idle_monitor_sleeps(void **state)
+{
+    (void)state;
+    struct harness h;
+    harness_init(&h);
+    struct isd_jobs *jobs = new_jobs(1, 0, POLL_MS);
+    usleep(10 * POLL_MS * 1000);
+    assert_int_equal(monitor_passes(jobs), 0);
+    struct tjob a;
+    tjob_init(&a, &h, true);
+    assert_int_equal(isd_jobs_submit(jobs, &a.job), 0);
+    assert_true(wait_count(&h, &h.started, 1));
+    int64_t give_up = isd_mono_ns() + (int64_t)DEADLINE_S * 1000000000;
+    while (atomic_load(&a.polls) < 3 && isd_mono_ns() < give_up)
+        usleep(POLL_MS * 1000);
+    assert_true(atomic_load(&a.polls) >= 3);
+    open_gate(&h);
+    assert_true(wait_count(&h, &h.releases, 1));
+    /* the count settles (after the pass that finds the pool empty) and then stays */
+    uint64_t before, after = monitor_passes(jobs);
+    do {
+        before = after;
+        usleep(10 * POLL_MS * 1000);
+        after = monitor_passes(jobs);
+    } while (after != before && isd_mono_ns() < give_up);
+    assert_int_equal(after, before);
+    assert_true(after >= 3);
+    usleep(20 * POLL_MS * 1000);
+    assert_int_equal(monitor_passes(jobs), after);
+    isd_jobs_free(jobs);
+    assert_false(h.timed_out);
+    harness_release(&h);
+}
+
 static void running_job_cancelled_by_poll(void **state)
 {
     (void)state;
@@ -807,6 +850,7 @@ int main(void)
         cmocka_unit_test(cancel_wakes_the_monitor),
         cmocka_unit_test(cancel_during_a_discard_is_not_lost),
         cmocka_unit_test(running_job_cancelled_by_poll),
+        cmocka_unit_test(idle_monitor_sleeps),
         cmocka_unit_test(timeouts_counted),
         cmocka_unit_test(drain_gives_up_after_grace),
         cmocka_unit_test(drain_waits_for_running),
