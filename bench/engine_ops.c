@@ -13,6 +13,13 @@
  * of the per-pair ratios to sgemm. Memory-bound ops print GB/s (bytes read + written) instead.
  * With -n, the reference path's time on the same op (for the big ones on a slice of it, scaled
  * by FLOPs) and the speed-up of the fast path.
+ *
+ *   engine_ops -w [-t threads] [-r reps] [-f filter]
+ *     compares the two fast paths of 3x3 stride-1 convs (UNet and VAE shapes, batch 2):
+ *     im2col + sgemm (a ctx made with ISD_OPS_WINOGRAD=0) against Winograd F(2x2,3x3) (a ctx
+ *     made with ISD_OPS_WINOGRAD=all), timed alternately; prints both best times, the median
+ *     (min..max) of the per-pair time ratios im2col/winograd (> 1: Winograd faster), the
+ *     relative L2 difference of the outputs, both workspace sizes and the default's choice.
  */
 #include "engine/ops/ops.h"
 
@@ -244,6 +251,113 @@ static void bench_conv(struct isd_op_ctx *ctx, struct isd_op_ctx *ref, const cha
     free(c.ws);
 }
 
+/* ---- Winograd against im2col (-w) ---- */
+
+static int run_conv_into(struct conv_arg *c, float *y)
+{
+    return isd_op_conv2d(c->ctx, &c->s, c->x, c->w, c->b, y, 0, c->ws, c->ws_size);
+}
+
+static void compare_wino(struct isd_op_ctx *wino, struct isd_op_ctx *im2col,
+                         struct isd_op_ctx *deflt, const char *name, int n_img, int c_in, int c_out,
+                         int hw)
+{
+    if (!selected(name))
+        return;
+    struct isd_op_conv2d_shape s = {n_img, c_in, hw, hw, c_out, 3, 3, 1, 1, 1, 1, 1};
+    size_t nx = (size_t)n_img * c_in * hw * hw, nw = (size_t)c_out * c_in * 9;
+    size_t ny = (size_t)n_img * c_out * hw * hw, ws_a = 0, ws_b = 0, ws_d = 0;
+    if (isd_op_conv2d_workspace(wino, &s, &ws_a) < 0 ||
+        isd_op_conv2d_workspace(im2col, &s, &ws_b) < 0 ||
+        isd_op_conv2d_workspace(deflt, &s, &ws_d) < 0)
+        exit(1);
+    size_t ws_size = ws_a > ws_b ? ws_a : ws_b;
+    struct conv_arg a = {wino,
+                         s,
+                         rand_floats(nx, 1),
+                         rand_floats(nw, 0.05f),
+                         rand_floats((size_t)c_out, 0.1f),
+                         NULL,
+                         malloc(ws_size),
+                         ws_size};
+    struct conv_arg b = a;
+    b.ctx = im2col;
+    float *ya = rand_floats(ny, 1), *yb = rand_floats(ny, 1);
+    if (!a.ws || run_conv_into(&a, ya) || run_conv_into(&b, yb)) /* warm up */
+        exit(1);
+    double e2 = 0, r2 = 0;
+    for (size_t i = 0; i < ny; i++) {
+        double d = (double)ya[i] - yb[i];
+        e2 += d * d;
+        r2 += (double)yb[i] * yb[i];
+    }
+    double ta[MAX_REPS], tb[MAX_REPS], ratio[MAX_REPS];
+    int n = reps > MAX_REPS ? MAX_REPS : reps;
+    for (int i = 0; i < n; i++) {
+        double t0 = now();
+        run_conv_into(&b, yb);
+        double t1 = now();
+        run_conv_into(&a, ya);
+        double t2 = now();
+        tb[i] = t1 - t0;
+        ta[i] = t2 - t1;
+        ratio[i] = tb[i] / ta[i];
+    }
+    qsort(ta, (size_t)n, sizeof ta[0], cmp_double);
+    qsort(tb, (size_t)n, sizeof tb[0], cmp_double);
+    qsort(ratio, (size_t)n, sizeof ratio[0], cmp_double);
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx %d->%d @%dx%d", n_img, c_in, c_out, hw, hw);
+    double gflop = 2.0 * n_img * c_out * (double)hw * hw * c_in * 9 * 1e-9;
+    printf("%-16s %-22s im2col %8.2f ms  winograd %8.2f ms  ratio %4.2f median (%4.2f..%4.2f)  "
+           "%6.1f eff. GFLOP/s  rel diff %.1e  ws %.1f/%.1f MB  default: %s\n",
+           name, shape, tb[0] * 1e3, ta[0] * 1e3, ratio[n / 2], ratio[0], ratio[n - 1],
+           gflop / ta[0], r2 > 0 ? sqrt(e2 / r2) : sqrt(e2), (double)ws_b / 1048576.0,
+           (double)ws_a / 1048576.0, ws_d == ws_a && ws_a != ws_b ? "winograd" : "im2col");
+    fflush(stdout);
+    free(a.x);
+    free(a.w);
+    free(a.b);
+    free(a.ws);
+    free(ya);
+    free(yb);
+}
+
+static int bench_wino(int threads)
+{
+    struct isd_eng_error err = {0};
+    struct isd_op_ctx_params fp = {.threads = threads};
+    struct isd_op_ctx *deflt = isd_op_ctx_new(&fp, &err);
+    setenv("ISD_OPS_WINOGRAD", "all", 1);
+    struct isd_op_ctx *wino = isd_op_ctx_new(&fp, &err);
+    setenv("ISD_OPS_WINOGRAD", "0", 1);
+    struct isd_op_ctx *im2col = isd_op_ctx_new(&fp, &err);
+    unsetenv("ISD_OPS_WINOGRAD");
+    if (!wino || !im2col || !deflt) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    printf("engine_ops -w: %d threads, %d reps, im2col vs Winograd F(2x2,3x3), 3x3 s1 convs\n",
+           isd_op_threads(wino), reps);
+    compare_wino(wino, im2col, deflt, "unet in", 2, 4, 320, 64);
+    compare_wino(wino, im2col, deflt, "unet l0", 2, 320, 320, 64);
+    compare_wino(wino, im2col, deflt, "unet l1", 2, 640, 640, 32);
+    compare_wino(wino, im2col, deflt, "unet l1 in", 2, 320, 640, 32);
+    compare_wino(wino, im2col, deflt, "unet l2", 2, 1280, 1280, 16);
+    compare_wino(wino, im2col, deflt, "unet l2 n1", 1, 1280, 1280, 16);
+    compare_wino(wino, im2col, deflt, "unet l3", 2, 1280, 1280, 8);
+    compare_wino(wino, im2col, deflt, "vae 512@64", 2, 512, 512, 64);
+    compare_wino(wino, im2col, deflt, "vae 512@128", 2, 512, 512, 128);
+    compare_wino(wino, im2col, deflt, "vae 512@256", 2, 512, 512, 256);
+    compare_wino(wino, im2col, deflt, "vae 256@256", 2, 256, 256, 256);
+    compare_wino(wino, im2col, deflt, "vae 128@512", 2, 128, 128, 512);
+    compare_wino(wino, im2col, deflt, "taesd 64@64", 2, 64, 64, 64);
+    isd_op_ctx_free(im2col);
+    isd_op_ctx_free(wino);
+    isd_op_ctx_free(deflt);
+    return 0;
+}
+
 /* ---- attention ---- */
 
 struct attn_arg {
@@ -417,8 +531,8 @@ static void bench_mem(struct isd_op_ctx *ctx, struct isd_op_ctx *ref, const char
 
 int main(int argc, char **argv)
 {
-    int threads = 0, opt;
-    while ((opt = getopt(argc, argv, "t:r:f:n")) != -1) {
+    int threads = 0, opt, wino = 0;
+    while ((opt = getopt(argc, argv, "t:r:f:nw")) != -1) {
         switch (opt) {
         case 't':
             threads = (int)strtol(optarg, NULL, 10);
@@ -432,13 +546,18 @@ int main(int argc, char **argv)
         case 'n':
             with_naive = 1;
             break;
+        case 'w':
+            wino = 1;
+            break;
         default:
-            fprintf(stderr, "usage: %s [-t threads] [-r reps] [-f filter] [-n]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-t threads] [-r reps] [-f filter] [-n] [-w]\n", argv[0]);
             return 2;
         }
     }
     if (reps < 1)
         reps = 1;
+    if (wino)
+        return bench_wino(threads);
     struct isd_eng_error err = {0};
     struct isd_op_ctx_params fp = {.threads = threads}, rp = {.threads = threads, .reference = 1};
     struct isd_op_ctx *ctx = isd_op_ctx_new(&fp, &err), *ref = isd_op_ctx_new(&rp, &err);

@@ -16,6 +16,11 @@
  *     -t  threads (default 2)   -r  repetitions of each network (default 3)
  *     -s  txt2img steps (default 4; the peak memory does not depend on it)
  *     --resident  float32 copies of the weights instead of converting F16 per layer
+ *   engine_sd --compare-winograd [-m model] [-t threads] [-r runs] [--resident]
+ *     the UNet (batch 2) and the VAE decoder, each timed alternately with 3x3 convs on im2col
+ *     (an ops ctx made with ISD_OPS_WINOGRAD=0) and on the default choice (Winograd where
+ *     faster): best times, median of the per-pair ratios im2col/default, relative L2
+ *     difference of the outputs.
  *   engine_sd --check PREFIX -m model
  *     runs the text encoder (PREFIX.ids: 77 int32), the UNet on an 8x8 latent at t = 637.5
  *     (PREFIX.x, PREFIX.ctx32) and the VAE decoder on a 2x2 latent (PREFIX.z) and writes
@@ -29,6 +34,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +286,121 @@ static void networks(const char *model, int resident, int runs)
     printf("peak RSS of this process so far: %ld MB\n", vm_hwm_kb() >> 10);
 }
 
+/* ---- 3x3 convs on im2col against the default (Winograd where faster) ---- */
+
+static double rel_l2_diff(const float *a, const float *b, size_t n)
+{
+    double e2 = 0, r2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        e2 += d * d;
+        r2 += (double)b[i] * b[i];
+    }
+    return r2 > 0 ? sqrt(e2 / r2) : sqrt(e2);
+}
+
+/* fn(arg[0]) on im2col and fn(arg[1]) on the default, alternately; out[i] holds n floats */
+static void compare_pair(const char *name, pass_fn fn, void *arg[2], float *out[2], size_t n,
+                         int runs)
+{
+    struct isd_eng_error err = {0};
+    double t[2][MAX_RUNS] = {{0}}, ratio[MAX_RUNS] = {0};
+    for (int k = 0; k < 2; k++) /* cold passes */
+        if (fn(arg[k], &err) < 0)
+            die(name, &err);
+    for (int i = 0; i < runs; i++) {
+        for (int k = 0; k < 2; k++) {
+            double t0 = now();
+            if (fn(arg[k], &err) < 0)
+                die(name, &err);
+            t[k][i] = now() - t0;
+        }
+        ratio[i] = t[0][i] / t[1][i];
+    }
+    double best[2] = {t[0][0], t[1][0]};
+    for (int i = 1; i < runs; i++)
+        for (int k = 0; k < 2; k++)
+            best[k] = t[k][i] < best[k] ? t[k][i] : best[k];
+    printf("%-20s im2col best %6.2f s  default best %6.2f s  ratio im2col/default %.2f median "
+           "of %d pairs  rel L2 diff %.1e\n",
+           name, best[0], best[1], median(ratio, runs), runs, rel_l2_diff(out[1], out[0], n));
+    fflush(stdout);
+}
+
+static void compare_winograd(const char *model, int resident, int runs)
+{
+    struct isd_eng_error err = {0};
+    struct isd_wt_model *m = NULL;
+    struct isd_nn_options no;
+    struct isd_op_ctx_params op = {.threads = bench_threads};
+    isd_nn_options_init(&no);
+    no.resident = resident;
+    if (isd_wt_model_open(model, NULL, &m, &err) < 0)
+        die(model, &err);
+    setenv("ISD_OPS_WINOGRAD", "0", 1);
+    struct isd_op_ctx *ops[2] = {isd_op_ctx_new(&op, &err), NULL};
+    unsetenv("ISD_OPS_WINOGRAD");
+    ops[1] = isd_op_ctx_new(&op, &err);
+    if (!ops[0] || !ops[1])
+        die("ops", &err);
+    struct isd_nn_unet *unet = NULL;
+    struct isd_nn_vae_dec *dec = NULL;
+    if (isd_nn_unet_build(m, &no, &unet, &err) < 0 || isd_nn_vae_dec_build(m, &no, &dec, &err) < 0)
+        die("build", &err);
+    printf("compare 3x3 convs: im2col vs default (Winograd where faster), %d threads, %s\n",
+           bench_threads, resident ? "resident float32" : "file-dtype weights");
+
+    int dim = isd_nn_unet_config(unet)->context_dim;
+    size_t nx = (size_t)2 * 4 * 64 * 64;
+    float *x = rand_floats(nx, 1.0f), *ctx = rand_floats((size_t)2 * 77 * dim, 1.0f);
+    struct unet_arg ua[2];
+    float *uo[2];
+    void *uarg[2];
+    for (int k = 0; k < 2; k++) {
+        uo[k] = xmalloc(nx * sizeof(float));
+        ua[k] = (struct unet_arg){.net = unet, .x = x, .ctx = ctx, .out = uo[k], .t = {999, 999}};
+        if (isd_nn_unet_plan(unet, ops[k], 2, 64, 64, 77, &ua[k].run, &err) < 0)
+            die("unet plan", &err);
+        uarg[k] = &ua[k];
+    }
+    printf("unet b=2 runners: im2col %zu MB, default %zu MB\n", isd_nn_run_bytes(ua[0].run) >> 20,
+           isd_nn_run_bytes(ua[1].run) >> 20);
+    compare_pair("unet 64x64 (b=2)", unet_pass, uarg, uo, nx, runs);
+    for (int k = 0; k < 2; k++) {
+        isd_nn_run_free(ua[k].run);
+        free(uo[k]);
+    }
+    free(x);
+    free(ctx);
+
+    size_t ni = (size_t)3 * 512 * 512;
+    float *z = rand_floats((size_t)4 * 64 * 64, 1.0f);
+    struct vae_arg va[2];
+    float *vo[2];
+    void *varg[2];
+    for (int k = 0; k < 2; k++) {
+        vo[k] = xmalloc(ni * sizeof(float));
+        va[k] = (struct vae_arg){.net = dec, .z = z, .img = vo[k]};
+        if (isd_nn_vae_dec_plan(dec, ops[k], 1, 64, 64, &va[k].run, &err) < 0)
+            die("vae plan", &err);
+        varg[k] = &va[k];
+    }
+    printf("vae decoder runners: im2col %zu MB, default %zu MB\n",
+           isd_nn_run_bytes(va[0].run) >> 20, isd_nn_run_bytes(va[1].run) >> 20);
+    compare_pair("vae decode 512x512", vae_pass, varg, vo, ni, runs);
+    for (int k = 0; k < 2; k++) {
+        isd_nn_run_free(va[k].run);
+        free(vo[k]);
+    }
+    free(z);
+    isd_nn_unet_free(unet);
+    isd_nn_vae_dec_free(dec);
+    isd_op_ctx_free(ops[0]);
+    isd_op_ctx_free(ops[1]);
+    isd_wt_model_free(m);
+    printf("peak RSS: %ld MB\n", vm_hwm_kb() >> 10);
+}
+
 /* ---- a whole txt2img, in a fresh process ---- */
 
 struct steps_seen {
@@ -442,7 +563,7 @@ static void ensure_vocab(void)
 int main(int argc, char **argv)
 {
     const char *model = "/tmp/isd-bench-sd15-f16.safetensors", *check_prefix = NULL;
-    int runs = 3, steps = 4, resident = 0, txt2img = 1, child = 0;
+    int runs = 3, steps = 4, resident = 0, txt2img = 1, child = 0, compare = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--resident") == 0)
@@ -451,6 +572,8 @@ int main(int argc, char **argv)
             txt2img = 0;
         else if (strcmp(argv[i], "--child") == 0)
             child = 1;
+        else if (strcmp(argv[i], "--compare-winograd") == 0)
+            compare = 1;
         else if (v && strcmp(argv[i], "--check") == 0)
             check_prefix = argv[++i];
         else if (v && strcmp(argv[i], "-m") == 0)
@@ -463,7 +586,7 @@ int main(int argc, char **argv)
             steps = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: engine_sd [-m model] [-t threads] [-r runs] [-s steps] "
-                            "[--resident] [--no-txt2img]\n");
+                            "[--resident] [--no-txt2img] [--compare-winograd]\n");
             return 2;
         }
     }
@@ -474,6 +597,12 @@ int main(int argc, char **argv)
     if (check_prefix)
         return check(model, check_prefix);
     ensure_model(model);
+    if (compare) {
+        time_t now_c = time(NULL);
+        printf("engine_sd --compare-winograd, %s", ctime(&now_c));
+        compare_winograd(model, resident, runs);
+        return 0;
+    }
     ensure_vocab();
     size_t nn = (size_t)SGEMM_N * SGEMM_N;
     sa = rand_floats(nn, 1.0f);

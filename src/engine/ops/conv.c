@@ -9,6 +9,9 @@
  * sized (COL_BYTES_MAX) but holds enough pixels (TILE_PIXELS) to amortise packing the weights;
  * when an image has fewer tiles than workers (16x16 and 8x8 UNet levels), c_out is split
  * instead, so each worker streams only its share of the (up to 59 MB) weights.
+ *
+ * 3x3 stride-1 pad-1 convs with a large output go to Winograd F(2x2,3x3) instead
+ * (winograd.c, isd_op_use_winograd).
  */
 #include "engine/ops/ops_int.h"
 
@@ -66,6 +69,8 @@ static void plan_conv(const struct isd_op_ctx *ctx, const struct isd_op_conv2d_s
 size_t isd_op_conv2d_ws_fast(const struct isd_op_ctx *ctx, const struct isd_op_conv2d_shape *s,
                              int ho, int wo)
 {
+    if (isd_op_use_winograd(ctx, s, ho, wo))
+        return isd_op_winograd_ws(ctx, s, ho, wo);
     struct conv_plan p;
     plan_conv(ctx, s, ho, wo, &p);
     if (p.direct)
@@ -188,6 +193,10 @@ void isd_op_fast_conv2d(struct isd_op_ctx *ctx, const struct isd_op_conv2d_shape
                         const float *x, const float *w, const float *bias, float *y, int flags,
                         void *ws)
 {
+    if (isd_op_use_winograd(ctx, s, ho, wo)) {
+        isd_op_winograd_conv2d(ctx, s, ho, wo, x, w, bias, y, flags, ws);
+        return;
+    }
     struct conv_plan p;
     plan_conv(ctx, s, ho, wo, &p);
     struct conv_job j = {ctx, s, &p, ho, wo, flags, x, w, bias, y, ws};

@@ -215,6 +215,11 @@ struct isd_op_ctx *isd_op_ctx_new(const struct isd_op_ctx_params *params, struct
         return NULL;
     }
     ctx->reference = p.reference != 0;
+    const char *wino = getenv("ISD_OPS_WINOGRAD");
+    ctx->winograd = !wino || !*wino            ? ISD_OP_WINO_AUTO
+                    : strcmp(wino, "0") == 0   ? ISD_OP_WINO_NEVER
+                    : strcmp(wino, "all") == 0 ? ISD_OP_WINO_ALL
+                                               : ISD_OP_WINO_AUTO;
     ctx->kern = kern;
     pthread_mutex_init(&ctx->mu, NULL);
     pthread_cond_init(&ctx->wake, NULL);

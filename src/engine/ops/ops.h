@@ -5,7 +5,8 @@
  *   - the REFERENCE path: naive, obviously correct loops with double accumulation, used by the
  *     tests and selectable for a whole network (params.reference = 1);
  *   - the FAST path (default): GEMMs through OpenBLAS cblas_sgemm, convolutions as im2col tiled
- *     by output rows + sgemm (1x1 convolutions as one direct GEMM), attention computed in tiles
+ *     by output rows + sgemm (1x1 convolutions as one direct GEMM; 3x3 stride-1 pad-1 ones with
+ *     a large output as Winograd F(2x2,3x3) with 16 sgemms), attention computed in tiles
  *     with a running max/sum softmax (the Lq x Lk score matrix is never materialised), and our
  *     own vectorised kernels (AVX-512 / AVX2+FMA / scalar, chosen at run time) for norms,
  *     softmax and activations.
@@ -85,7 +86,12 @@ struct isd_op_ctx_params {
 struct isd_op_ctx;
 
 /* Creates a context (starts threads-1 pool threads). params may be NULL. Returns NULL and fills
- * err on failure. */
+ * err on failure. Reads the environment variable ISD_OPS_WINOGRAD once, here: unset = 3x3
+ * stride-1 pad-1 convs use Winograd F(2x2,3x3) where it was measured faster (at least 256
+ * output pixels n*h_out*w_out, at least 32 input channels); "0" = never (im2col + sgemm, e.g. to
+ * compare); "all" = every such conv (tests, benchmarks). Winograd rounds differently from im2col
+ * (outputs differ by ~6e-7 relative L2 at SD shapes; both stay under 1e-6 against float64 in the
+ * tests) and needs a larger workspace (up to ~130 MB for the 1280-channel 16x16 convs). */
 struct isd_op_ctx *isd_op_ctx_new(const struct isd_op_ctx_params *params,
                                   struct isd_eng_error *err);
 void isd_op_ctx_free(struct isd_op_ctx *ctx);

@@ -47,9 +47,17 @@ struct isd_op_worker {
     unsigned long gen0; /* ctx->gen when the thread was created */
 };
 
+/* When 3x3 stride-1 pad-1 convs use Winograd F(2x2,3x3) (winograd.c) */
+enum isd_op_wino {
+    ISD_OP_WINO_AUTO = 0, /* where measured faster (large outputs, enough channels) */
+    ISD_OP_WINO_NEVER,    /* im2col + sgemm always */
+    ISD_OP_WINO_ALL,      /* every such conv (tests, benchmarks) */
+};
+
 struct isd_op_ctx {
     int threads;                    /* pool size including the calling thread */
     int reference;                  /* 1: naive reference loops */
+    int winograd;                   /* enum isd_op_wino, from env ISD_OPS_WINOGRAD */
     const struct isd_op_kern *kern; /* vectorised kernels of the chosen ISA */
     struct isd_eng_error err;       /* detail of the last failure */
 
@@ -118,6 +126,14 @@ size_t isd_op_conv2d_ws_fast(const struct isd_op_ctx *ctx, const struct isd_op_c
                              int ho, int wo);
 void isd_op_ref_conv2d(struct isd_op_ctx *ctx, const struct isd_op_conv2d_shape *s, int ho, int wo,
                        const float *x, const float *w, const float *bias, float *y, int flags);
+/* winograd.c: 3x3 stride-1 pad-1 convs with a large enough output (isd_op_use_winograd) */
+int isd_op_use_winograd(const struct isd_op_ctx *ctx, const struct isd_op_conv2d_shape *s, int ho,
+                        int wo);
+size_t isd_op_winograd_ws(const struct isd_op_ctx *ctx, const struct isd_op_conv2d_shape *s, int ho,
+                          int wo);
+void isd_op_winograd_conv2d(struct isd_op_ctx *ctx, const struct isd_op_conv2d_shape *s, int ho,
+                            int wo, const float *x, const float *w, const float *bias, float *y,
+                            int flags, void *ws);
 void isd_op_fast_conv2d(struct isd_op_ctx *ctx, const struct isd_op_conv2d_shape *s, int ho, int wo,
                         const float *x, const float *w, const float *bias, float *y, int flags,
                         void *ws);

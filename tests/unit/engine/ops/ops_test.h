@@ -259,6 +259,22 @@ static inline struct isd_op_ctx *ctx_new(int threads, int reference, int isa)
     return ctx;
 }
 
+/* A fast-path ctx made with the environment variable ISD_OPS_WINOGRAD set to mode ("0": 3x3
+ * convs always on im2col, "all": always on Winograd); the variable is restored afterwards. */
+static inline struct isd_op_ctx *ctx_new_winograd(int threads, const char *mode)
+{
+    const char *old = getenv("ISD_OPS_WINOGRAD");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("ISD_OPS_WINOGRAD", mode, 1);
+    struct isd_op_ctx *ctx = ctx_new(threads, 0, 0);
+    if (saved)
+        setenv("ISD_OPS_WINOGRAD", saved, 1);
+    else
+        unsetenv("ISD_OPS_WINOGRAD");
+    free(saved);
+    return ctx;
+}
+
 /* Is this ISA available here? (ctx creation fails with EUNSUPPORTED otherwise) */
 static inline int isa_available(int isa)
 {

@@ -2,6 +2,8 @@
  * engine/ops fast path against the reference path at realistic SD shapes (fewer output channels
  * where the naive reference would be slow under ASan), odd sizes that do not divide the tiles,
  * and every code path of the fast kernels: im2col tiles, c_out splits, direct 1x1, stride 2,
+ * Winograd F(2x2,3x3) (odd sizes, several blocks per worker, across images; default choice on
+ * both sides of its thresholds),
  * the VAE's asymmetric padding, multi-block flash attention with and without causal mask,
  * fused-QKV strides, GroupNorm eps 1e-5/1e-6, and each vector ISA this CPU has.
  *
@@ -12,6 +14,7 @@
 #include "ops_test.h"
 
 static struct isd_op_ctx *ref_ctx, *fast_ctx;
+static struct isd_op_ctx *wino_ctx, *im2col_ctx, *wino3_ctx; /* ISD_OPS_WINOGRAD all/0/all */
 static struct isd_op_ctx *isa_ctx[3]; /* scalar, avx2, avx512 when available */
 static int n_isa;
 
@@ -20,6 +23,9 @@ static int setup(void **state)
     (void)state;
     ref_ctx = ctx_new(2, 1, 0);
     fast_ctx = ctx_new(2, 0, 0);
+    wino_ctx = ctx_new_winograd(2, "all");
+    im2col_ctx = ctx_new_winograd(2, "0");
+    wino3_ctx = ctx_new_winograd(3, "all");
     static const int isas[] = {ISD_OP_ISA_SCALAR, ISD_OP_ISA_AVX2, ISD_OP_ISA_AVX512};
     for (int i = 0; i < 3; i++)
         if (isa_available(isas[i]))
@@ -32,6 +38,9 @@ static int teardown(void **state)
     (void)state;
     isd_op_ctx_free(ref_ctx);
     isd_op_ctx_free(fast_ctx);
+    isd_op_ctx_free(wino_ctx);
+    isd_op_ctx_free(im2col_ctx);
+    isd_op_ctx_free(wino3_ctx);
     for (int i = 0; i < n_isa; i++)
         isd_op_ctx_free(isa_ctx[i]);
     n_isa = 0;
@@ -80,6 +89,82 @@ static void conv_case(const char *what, struct isd_op_conv2d_shape s, int flags,
     {                                                                                              \
         n, ci, h, w, co, 3, 3, st, 1, 1, 1, 1                                                      \
     }
+
+/* ---- Winograd F(2x2,3x3) ---- */
+
+/* s on a ctx forced to Winograd (and on a 3-thread one) against the reference, and the default
+ * ctx's choice: Winograd iff default_wino (told apart by the workspace size it asks for) */
+static void wino_case(const char *what, struct isd_op_conv2d_shape s, int flags, int with_bias,
+                      int default_wino)
+{
+    int ho, wo;
+    assert_int_equal(isd_op_conv2d_out_size(&s, &ho, &wo), 0);
+    size_t nx = (size_t)s.n * s.c_in * s.h * s.w, nw = (size_t)s.c_out * s.c_in * 9;
+    size_t ny = (size_t)s.n * s.c_out * ho * wo;
+    float *x = rand_array(nx, 1.0f, 11), *w = rand_array(nw, 0.05f, 12);
+    float *b = with_bias ? rand_array((size_t)s.c_out, 0.5f, 13) : NULL;
+    float *prior = rand_array(ny, 1.0f, 14), *y_ref = copy_array(prior, ny);
+    float *y = xmalloc(ny * sizeof *y);
+    size_t need_w, need_w3, need_i, need_d;
+    assert_int_equal(isd_op_conv2d_workspace(wino_ctx, &s, &need_w), 0);
+    assert_int_equal(isd_op_conv2d_workspace(wino3_ctx, &s, &need_w3), 0);
+    assert_int_equal(isd_op_conv2d_workspace(im2col_ctx, &s, &need_i), 0);
+    assert_int_equal(isd_op_conv2d_workspace(fast_ctx, &s, &need_d), 0);
+    assert_true(need_w != need_i);
+    assert_int_equal(need_d, default_wino ? need_w : need_i);
+    size_t need = need_w > need_w3 ? need_w : need_w3;
+    need = need > need_i ? need : need_i;
+    void *ws = ws_alloc(need);
+    assert_int_equal(isd_op_conv2d(ref_ctx, &s, x, w, b, y_ref, flags, ws, need), 0);
+    struct isd_op_ctx *ctxs[] = {wino_ctx, wino3_ctx, fast_ctx};
+    const char *names[] = {"winograd", "winograd 3 threads", "default"};
+    for (int i = 0; i < 3; i++) {
+        char label[160];
+        snprintf(label, sizeof label, "%s %s", what, names[i]);
+        memcpy(y, prior, ny * sizeof *y);
+        assert_int_equal(isd_op_conv2d(ctxs[i], &s, x, w, b, y, flags, ws, need), 0);
+        expect_close(label, y, y_ref, ny, 1);
+    }
+    /* a workspace one byte short of Winograd's is refused */
+    assert_int_equal(isd_op_conv2d(wino_ctx, &s, x, w, b, y, flags, ws, need_w - 1),
+                     ISD_ENG_EINVAL);
+    free(ws);
+    free(x);
+    free(w);
+    free(b);
+    free(prior);
+    free(y_ref);
+    free(y);
+}
+
+static void conv_winograd_threshold(void **state)
+{
+    (void)state; /* default: Winograd from 256 output pixels (n*h*w) and 32 input channels on */
+    wino_case("wino 48->40 @16x16", CONV3(1, 48, 16, 16, 40, 1), 0, 1, 1);
+    wino_case("wino 48->40 @15x17 acc no bias", CONV3(1, 48, 15, 17, 40, 1), ISD_OP_ACCUMULATE, 0,
+              0);
+    wino_case("wino 48->40 @8x8 batch 4", CONV3(4, 48, 8, 8, 40, 1), 0, 1, 1);
+    wino_case("wino 32->24 @23x23 acc", CONV3(1, 32, 23, 23, 24, 1), ISD_OP_ACCUMULATE, 1, 1);
+    wino_case("wino 31->16 @40x40", CONV3(1, 31, 40, 40, 16, 1), 0, 1, 0);
+    wino_case("wino 24->40 @7x9 batch 2", CONV3(2, 24, 7, 9, 40, 1), 0, 1, 0);
+}
+
+static void conv_winograd_shapes(void **state)
+{
+    (void)state;
+    /* UNet-like K = 2880; few tiles per worker (c_out split over the workers) */
+    wino_case("wino 320->24 @32x32 batch 2", CONV3(2, 320, 32, 32, 24, 1), 0, 1, 1);
+    wino_case("wino 320->64 @8x7 batch 2 acc", CONV3(2, 320, 8, 7, 64, 1), ISD_OP_ACCUMULATE, 1, 0);
+    wino_case("wino 64->40 @16x16 batch 2 no bias", CONV3(2, 64, 16, 16, 40, 1), 0, 0, 1);
+    /* several blocks per worker, blocks across the two images, odd sizes */
+    wino_case("wino 16->8 @75x77 batch 2 acc", CONV3(2, 16, 75, 77, 8, 1), ISD_OP_ACCUMULATE, 1, 0);
+    wino_case("wino 40->8 @75x77 batch 2", CONV3(2, 40, 75, 77, 8, 1), 0, 0, 1);
+    /* a tile row of 151 tiles: cut into runs of at most 128 */
+    wino_case("wino 8->4 @5x301 acc", CONV3(1, 8, 5, 301, 4, 1), ISD_OP_ACCUMULATE, 1, 0);
+    /* 1-pixel-wide and tiny images: every tile is an edge tile */
+    wino_case("wino 8->4 @1x5", CONV3(1, 8, 1, 5, 4, 1), 0, 1, 0);
+    wino_case("wino 8->4 @2x2 batch 2 acc", CONV3(2, 8, 2, 2, 4, 1), ISD_OP_ACCUMULATE, 1, 0);
+}
 
 static void conv_unet_level0(void **state)
 {
@@ -459,6 +544,8 @@ int main(void)
         cmocka_unit_test(conv_vae_down),
         cmocka_unit_test(conv_1x1_direct),
         cmocka_unit_test(conv_large_image),
+        cmocka_unit_test(conv_winograd_threshold),
+        cmocka_unit_test(conv_winograd_shapes),
         cmocka_unit_test(attention_self_4096),
         cmocka_unit_test(attention_cross_77),
         cmocka_unit_test(attention_causal_blocks),

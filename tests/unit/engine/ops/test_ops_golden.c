@@ -1,7 +1,8 @@
 /*
  * engine/ops against PyTorch float64 goldens (tests/reference/gen_ops.py), every op at small
  * odd shapes, for every implementation this CPU runs: the reference path and the fast path with
- * each kernel set (scalar, AVX2, AVX-512), all on a pool of 2 threads.
+ * each kernel set (scalar, AVX2, AVX-512), and the fast path with every 3x3 stride-1 conv on
+ * Winograd F(2x2,3x3) (ISD_OPS_WINOGRAD=all), all on a pool of 2 threads.
  *
  * Tolerances:
  *   reference path: every element equals the float64 truth rounded to float: |err| <= 2^-23
@@ -12,7 +13,7 @@
  */
 #include "ops_test.h"
 
-enum { N_IMPLS_MAX = 4 };
+enum { N_IMPLS_MAX = 5 };
 
 struct impl {
     const char *name;
@@ -32,6 +33,8 @@ static int setup(void **state)
     for (int i = 0; i < 3; i++)
         if (isa_available(isas[i]))
             impls[n_impls++] = (struct impl){names[i], ctx_new(2, 0, isas[i]), 0};
+    /* every 3x3 stride-1 pad-1 conv on Winograd F(2x2,3x3), whatever its size */
+    impls[n_impls++] = (struct impl){"fast/winograd", ctx_new_winograd(2, "all"), 0};
     return 0;
 }
 
