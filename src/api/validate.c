@@ -179,6 +179,12 @@ static bool text_integer(const char *s, size_t len, double *out)
     return true;
 }
 
+/* A JSON real that was an integer beyond int64 in the body (jansson reads those as reals). */
+static bool huge_json_integer(const struct params *p, double d)
+{
+    return p->huge_ints && d == floor(d) && fabs(d) >= 9.2e18;
+}
+
 int api_get_int(struct params *p, const char *name, long min, long max, long def, long *out)
 {
     struct pval v = api_param(p, name);
@@ -199,10 +205,10 @@ int api_get_int(struct params *p, const char *name, long min, long max, long def
         return 0;
     }
     bool integral = false;
-    if (v.kind == PV_JSON && json_is_real(v.json) && p->huge_ints) {
+    if (v.kind == PV_JSON && json_is_real(v.json)) {
         /* integers beyond int64 were read as reals: still integers, just absurd ones */
         d = json_real_value(v.json);
-        integral = d == floor(d) && fabs(d) >= 9.2e18;
+        integral = huge_json_integer(p, d);
     } else if (v.kind == PV_TEXT) {
         integral = text_integer(v.text, v.len, &d);
     }
@@ -309,8 +315,8 @@ int api_get_number(struct params *p, const char *name, double min, bool min_excl
         snprintf(got, sizeof got, "%" JSON_INTEGER_FORMAT, json_integer_value(v.json));
     } else if (v.kind == PV_JSON && json_is_real(v.json)) {
         d = json_real_value(v.json);
-        if (p->huge_ints && d == floor(d) && fabs(d) >= 9.2e18)
-            snprintf(got, sizeof got, "%.0f", d); /* an integer beyond int64, as sent */
+        if (huge_json_integer(p, d))
+            snprintf(got, sizeof got, "%.0f", d); /* as sent */
         else
             api_format_real(got, sizeof got, d);
     } else if (v.kind == PV_TEXT) {

@@ -68,15 +68,6 @@ static void job_release(struct isd_job *job)
 }
 
 /* The facts the ledger and the access log record (srv_request). */
-static void note_report(struct images_job *j)
-{
-    struct srv_request *sr = srv_request_of(j->req);
-    if (!sr)
-        return;
-    sr->gen_steps = j->report.steps;
-    sr->megapixels = j->report.megapixels;
-}
-
 static void note_times(struct images_job *j)
 {
     struct srv_request *sr = srv_request_of(j->req);
@@ -85,7 +76,8 @@ static void note_times(struct images_job *j)
     sr->ms_queue = j->wait_ms;
     sr->ms_render = j->render_ms;
     sr->ms_encode = j->encode_ms;
-    note_report(j);
+    sr->gen_steps = j->report.steps;
+    sr->megapixels = j->report.megapixels;
 }
 
 static void note_usage(struct images_job *j, const struct isd_usage *u)
